@@ -1,0 +1,246 @@
+"""The campaign: config/config.yaml plus the systems sheet, validated against workflow/schemas.
+
+Everything here is pure (files in, dataclasses or MdflowError out) so that the CLI can reject bad
+input before Snakemake starts, and the Snakefile can build the same objects again.
+"""
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from mdflow.errors import MdflowError
+from mdflow.md.forcefields import supports
+from mdflow.paths import SCHEMA_DIR
+from mdflow.pdbcheck import check_pdb
+
+DEFAULT_CONFIG = Path("config/config.yaml")
+
+
+@dataclass(frozen=True)
+class System:
+    name: str
+    structure: str
+    forcefield: str
+    solvent: str
+    temperature_k: float
+    replicas: int
+    length_ps: float
+    segment_ps: float
+    seed: int
+    ph: float
+    segments: int
+    steps_per_segment: int
+
+
+@dataclass(frozen=True)
+class Campaign:
+    settings: dict
+    systems: dict  # name -> System, in sheet order
+    report_interval_steps: int
+    checkpoint_interval_steps: int
+
+    @property
+    def results(self) -> str:
+        return self.settings["results"]
+
+    @property
+    def scratch(self) -> str:
+        return self.settings.get("site_workdir", "scratch")
+
+
+def _schema(name: str) -> dict:
+    return yaml.safe_load((SCHEMA_DIR / name).read_text())
+
+
+def read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise MdflowError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise MdflowError(f"{path}: cannot be read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise MdflowError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise MdflowError(f"{path}: expected a mapping of keys to values, got {type(data).__name__}")
+    return data
+
+
+def merge(base: dict, overlay: dict) -> dict:
+    """Recursive dict update, as Snakemake applies --configfile over the Snakefile's config."""
+    merged = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def describe_schema_error(error: jsonschema.ValidationError, where: str) -> str:
+    """One line naming where, which key, the bad value and what is expected."""
+    key = ".".join(str(p) for p in error.absolute_path)
+    value = error.instance
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(value) - set(allowed)) if isinstance(value, dict) else []
+        return f"{where}: unknown key {extra[0]!r} (known keys: {', '.join(allowed)})"
+    if error.validator == "required":
+        return f"{where}: {error.message.replace(' is a required property', '')} is required but missing"
+    subject = f"{where}, key {key!r}" if key else where
+    if error.validator == "enum":
+        return f"{subject}: {value!r} is not allowed; expected one of: {', '.join(map(str, error.validator_value))}"
+    if error.validator == "type":
+        return f"{subject}: {value!r} has the wrong type; expected {error.validator_value}"
+    if error.validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        relation = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
+        return f"{subject}: {value!r} is out of range; expected a number {relation[error.validator]} {error.validator_value}"
+    if error.validator == "pattern":
+        description = error.schema.get("description", f"matching {error.validator_value}")
+        return f"{subject}: {value!r} is not allowed; expected {description}"
+    return f"{subject}: {error.message}"
+
+
+def validate(instance: dict, schema: dict, where: str) -> dict:
+    """Validate and fill in schema defaults; raise MdflowError with the first problem."""
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(instance), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    if errors:
+        raise MdflowError(describe_schema_error(errors[0], where))
+    filled = dict(instance)
+    for key, spec in schema.get("properties", {}).items():
+        if key not in filled and "default" in spec:
+            filled[key] = spec["default"]
+    return filled
+
+
+def ps_to_steps(ps: float, timestep_fs: float, what: str) -> int:
+    steps = round(ps * 1000.0 / timestep_fs)
+    if steps < 1 or not math.isclose(steps * timestep_fs, ps * 1000.0, rel_tol=1e-9, abs_tol=1e-9):
+        raise MdflowError(f"{what}: {ps} ps is not a whole number of {timestep_fs} fs time steps")
+    return steps
+
+
+def _convert_cell(text: str, spec: dict, where: str):
+    kind = spec.get("type")
+    try:
+        if kind == "integer":
+            return int(text)
+        if kind == "number":
+            value = float(text)
+            if not math.isfinite(value):
+                raise ValueError
+            return value
+    except ValueError:
+        expected = "an integer" if kind == "integer" else "a number"
+        raise MdflowError(f"{where}: {text!r} is not {expected}") from None
+    return text
+
+
+def read_sheet(path: Path) -> list[tuple[int, dict]]:
+    """Rows of a TSV sheet as (line number, {column: text}); '#' lines and blank lines skipped."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise MdflowError(f"{path}: systems sheet not found (config key 'systems')") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MdflowError(f"{path}: cannot be read ({exc})") from None
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip() and not line.startswith("#")]
+    if not lines:
+        raise MdflowError(f"{path}: empty systems sheet; expected a tab-separated header and one row per system")
+    header_line, header = lines[0][0], next(csv.reader([lines[0][1]], delimiter="\t"))
+    header = [h.strip() for h in header]
+    rows = []
+    for number, line in lines[1:]:
+        cells = next(csv.reader([line], delimiter="\t"))
+        if len(cells) != len(header):
+            raise MdflowError(
+                f"{path} line {number}: {len(cells)} tab-separated cells but the header (line {header_line}) "
+                f"has {len(header)} columns"
+            )
+        rows.append((number, {h: c.strip() for h, c in zip(header, cells)}))
+    if not rows:
+        raise MdflowError(f"{path}: the systems sheet has a header but no systems")
+    return rows
+
+
+def parse_system(path: Path, number: int, cells: dict, schema: dict, timestep_fs: float,
+                 report_steps: int, project: Path) -> System:
+    label = f"{path} row {number}" + (f" ({cells['name']})" if cells.get("name") else "")
+    properties = schema["properties"]
+    for column in cells:
+        if column not in properties:
+            raise MdflowError(f"{label}: unknown column {column!r} (known columns: {', '.join(properties)})")
+    values = {
+        column: _convert_cell(text, properties[column], f"{label}, column {column!r}")
+        for column, text in cells.items()
+        if text != ""
+    }
+    values = validate(values, schema, label)
+    if not supports(values["forcefield"], values["solvent"]):
+        raise MdflowError(
+            f"{label}, column 'solvent': force field {values['forcefield']!r} has no {values['solvent']} "
+            f"solvent model here; use the other solvent or another force field"
+        )
+    ratio = values["length_ps"] / values["segment_ps"]
+    if round(ratio) < 1 or not math.isclose(ratio, round(ratio), rel_tol=1e-9):
+        raise MdflowError(
+            f"{label}, column 'length_ps': {values['length_ps']} is not a whole multiple of "
+            f"segment_ps {values['segment_ps']}"
+        )
+    steps = ps_to_steps(values["segment_ps"], timestep_fs, f"{label}, column 'segment_ps'")
+    if steps % report_steps:
+        raise MdflowError(
+            f"{label}, column 'segment_ps': {values['segment_ps']} ps is not a whole multiple of "
+            f"report_interval_ps ({report_steps} steps)"
+        )
+    structure = project / values["structure"]
+    if not structure.is_file():
+        raise MdflowError(f"{label}, column 'structure': file {values['structure']!r} not found in {project}")
+    check_pdb(structure, display=values["structure"])
+    return System(segments=round(ratio), steps_per_segment=steps, **values)
+
+
+def build_campaign(config: dict, project: Path, where: str = "config") -> Campaign:
+    settings = validate(config, _schema("config.schema.yaml"), where)
+    timestep = settings["timestep_fs"]
+    report_steps = ps_to_steps(settings["report_interval_ps"], timestep, f"{where}, key 'report_interval_ps'")
+    checkpoint_steps = ps_to_steps(settings["checkpoint_interval_ps"], timestep, f"{where}, key 'checkpoint_interval_ps'")
+    if checkpoint_steps % report_steps:
+        raise MdflowError(
+            f"{where}, key 'checkpoint_interval_ps': {settings['checkpoint_interval_ps']} is not a whole "
+            f"multiple of report_interval_ps {settings['report_interval_ps']}"
+        )
+    sheet = Path(settings["systems"])
+    sheet_path = project / sheet
+    schema = _schema("systems.schema.yaml")
+    systems = {}
+    for number, cells in read_sheet(sheet_path):
+        system = parse_system(sheet, number, cells, schema, timestep, report_steps, project)
+        if system.name in systems:
+            raise MdflowError(f"{sheet} row {number}, column 'name': {system.name!r} appears twice")
+        systems[system.name] = system
+    return Campaign(settings, systems, report_steps, checkpoint_steps)
+
+
+def load_campaign(project: Path, configfiles: list, overrides: dict) -> Campaign:
+    """What Snakemake will see: config/config.yaml (if present), each --configfile over it, then --config."""
+    config, names = {}, []
+    default = project / DEFAULT_CONFIG
+    if default.exists():
+        config, names = read_yaml(default), [str(DEFAULT_CONFIG)]
+    for path in configfiles:
+        config = merge(config, read_yaml(project / path))
+        names.append(str(path))
+    if not names:
+        raise MdflowError(f"no campaign config: {DEFAULT_CONFIG} not found in {project} (or pass --configfile FILE)")
+    config = merge(config, overrides)
+    return build_campaign(config, project, where=" + ".join(names))

@@ -1,0 +1,156 @@
+"""`mdflow`: resolve the profile, validate the campaign, then run Snakemake in-process.
+
+    mdflow [--profile NAME] [SNAKEMAKE OPTIONS/TARGETS]   run the campaign (default profile: local)
+    mdflow dag [-o FILE] [--profile NAME] [...]             write the job DAG as DOT (and SVG with Graphviz)
+    mdflow profiles list                                    the profiles mdflow can find
+
+Snakemake's Python API cannot load profiles, so mdflow builds Snakemake's own command line
+(shipped Snakefile, project as working directory, the merged profile) and hands it to
+`snakemake.cli.parse_args` / `args_to_api` (see design.md).
+"""
+
+import contextlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from mdflow.campaign import load_campaign
+from mdflow.controller_lock import controller_lock
+from mdflow.errors import MdflowError
+from mdflow.paths import SNAKEFILE
+
+USAGE = __doc__.split("\n\n")[1]
+DEFAULT_PROFILE = "local"
+
+
+def pop_option(argv: list, *names: str, default=None):
+    """Remove `--name VALUE` / `--name=VALUE` from argv; return the last value given."""
+    value, rest, i = default, [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in names:
+            if i + 1 >= len(argv):
+                raise MdflowError(f"option {arg} needs a value")
+            value, i = argv[i + 1], i + 2
+            continue
+        matched = next((n for n in names if arg.startswith(n + "=")), None)
+        if matched:
+            value = arg[len(matched) + 1:]
+        else:
+            rest.append(arg)
+        i += 1
+    return value, rest
+
+
+def prepare_snakemake(argv: list):
+    """Return (parser, args, profile, campaign) ready for `args_to_api`; raises MdflowError."""
+    import snakemake.cli
+
+    from mdflow.profiles import load_profile, materialize
+
+    profile_name, argv = pop_option(argv, "--profile", default=DEFAULT_PROFILE)
+    directory, argv = pop_option(argv, "--directory", "-d")
+    if directory:
+        if not Path(directory).is_dir():
+            raise MdflowError(f"--directory {directory}: not a directory")
+        os.chdir(directory)
+    project = Path.cwd()
+    profile = load_profile(profile_name, project)
+    snakemake_argv = [
+        "--snakefile", str(SNAKEFILE),
+        "--directory", str(project),
+        "--profile", str(materialize(profile, project)),
+        "--workflow-profile", "none",
+        *argv,
+    ]
+    parser, args = snakemake.cli.parse_args(snakemake_argv)
+    if not args.configfile and profile.site.get("configfile"):
+        args.configfile = [Path(profile.site["configfile"])]
+    try:
+        overrides = snakemake.cli.parse_config(args.config)
+    except ValueError as error:
+        raise MdflowError(f"--config: {error}") from None
+    campaign = load_campaign(project, list(args.configfile or []), overrides)
+    args.config = list(args.config or []) + [
+        f"site_name={profile.name}",
+        f"site_workdir={profile.site.get('workdir', 'scratch')}",
+    ]
+    return parser, args, profile, campaign
+
+
+def run_snakemake(argv: list) -> int:
+    import snakemake.cli
+
+    parser, args, profile, campaign = prepare_snakemake(argv)
+    read_only = args.dryrun or args.dag or args.rulegraph or args.summary or args.list_target_rules
+    lock = contextlib.nullcontext() if read_only else controller_lock(Path.cwd())
+    with lock:
+        success = snakemake.cli.args_to_api(args, parser)
+    return 0 if success else 1
+
+
+def run_dag(argv: list) -> int:
+    output, argv = pop_option(argv, "-o", "--output", default="dag.dot")
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        code = run_snakemake(argv + ["--dag"])
+    dot = captured.getvalue()
+    start = dot.find("digraph")
+    if code != 0 or start < 0:
+        sys.stdout.write(dot)
+        raise MdflowError("Snakemake did not produce a DAG (see the messages above)")
+    Path(output).write_text(dot[start:])
+    print(f"wrote {output}")
+    if shutil.which("dot"):
+        svg = str(Path(output).with_suffix(".svg"))
+        subprocess.run(["dot", "-Tsvg", output, "-o", svg], check=True)
+        print(f"wrote {svg}")
+    else:
+        print("Graphviz 'dot' not found: install graphviz for an SVG")
+    return 0
+
+
+def run_profiles(argv: list) -> int:
+    from mdflow.profiles import SITE_FILE, load_profile, search_path
+
+    if argv[:1] != ["list"]:
+        raise MdflowError("usage: mdflow profiles list")
+    project, seen = Path.cwd(), set()
+    print(f"{'name':<16} {'scheduler':<10} found in")
+    for directory in search_path(project):
+        if not directory.is_dir():
+            continue
+        for candidate in sorted(directory.iterdir()):
+            if (candidate / SITE_FILE).exists() and candidate.name not in seen:
+                seen.add(candidate.name)
+                profile = load_profile(candidate.name, project)
+                print(f"{candidate.name:<16} {profile.scheduler:<10} {directory}")
+    return 0
+
+
+COMMANDS = {"dag": run_dag, "profiles": run_profiles}
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["-h"], ["--help"]):
+        print(USAGE)
+        print("Snakemake's options are accepted too: see `snakemake --help`.")
+        return 0
+    try:
+        if argv and argv[0] in COMMANDS:
+            return COMMANDS[argv[0]](argv[1:])
+        return run_snakemake(argv)
+    except MdflowError as error:
+        print(f"mdflow: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mdflow: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""One segment of one replica, restartable.
+
+Work in progress lives in a `partial` directory beside the outputs (never a declared Snakemake
+output, so Snakemake does not delete it when it reruns an incomplete job). Every
+`checkpoint_interval` steps the DCD and CSV are flushed, then checkpoint, portable XML state and
+progress are written atomically, progress last. A rerun loads the checkpoint, cuts the DCD and CSV
+back to it and carries on, so at most one checkpoint interval is redone. SIGTERM (sent by batch
+schedulers before the walltime kill) checkpoints and exits.
+"""
+
+import hashlib
+import json
+import shutil
+import signal
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import openmm
+from openmm import app, unit
+
+from mdflow.io_atomic import atomic_write_bytes, atomic_write_text, sha256_file
+from mdflow.md import trajfiles
+from mdflow.md.platforms import choose_platform
+
+EXIT_INTERRUPTED = 143
+
+
+class SegmentInterrupted(SystemExit):
+    """Raised after a SIGTERM was handled by checkpointing; exit code 143 like a plain SIGTERM."""
+
+    def __init__(self):
+        super().__init__(EXIT_INTERRUPTED)
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    system_xml: str
+    start_state_xml: str
+    topology_pdb: str
+    out_dcd: str
+    out_csv: str
+    out_state: str
+    temperature_k: float
+    friction_per_ps: float
+    timestep_fs: float
+    steps: int
+    report_interval: int
+    checkpoint_interval: int
+    seed: int
+    replica: int
+    segment: int
+    platform: str = "auto"
+    cpu_threads: int | None = None
+
+    @property
+    def partial_dir(self) -> Path:
+        return Path(self.out_dcd).with_name(Path(self.out_dcd).stem + ".partial")
+
+    def fingerprint(self) -> str:
+        """Identity of the work: a partial result is only resumed by the same work."""
+        relevant = {k: v for k, v in asdict(self).items() if k not in ("platform", "cpu_threads")}
+        relevant["start_state_sha256"] = sha256_file(self.start_state_xml)
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
+
+
+def derive_seed(seed: int, replica: int, segment: int) -> int:
+    """A reproducible, non-zero 31-bit seed per (system seed, replica, segment); 0 means random to OpenMM."""
+    digest = hashlib.sha256(f"{seed}:{replica}:{segment}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") % (2**31 - 1) + 1
+
+
+def degrees_of_freedom(system) -> int:
+    dof = sum(3 for i in range(system.getNumParticles()) if system.getParticleMass(i) > 0 * unit.dalton)
+    dof -= system.getNumConstraints()
+    if any(isinstance(f, openmm.CMMotionRemover) for f in system.getForces()):
+        dof -= 3
+    return dof
+
+
+class _Stopper:
+    """Turns SIGTERM into a flag the step loop checks between chunks."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        def handler(signum, frame):
+            self.requested = True
+
+        try:
+            self._previous = signal.signal(signal.SIGTERM, handler)
+        except ValueError:  # not the main thread (e.g. a threaded test runner): no handler
+            self._previous = None
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+def _build_context(spec: SegmentSpec, system):
+    seed = derive_seed(spec.seed, spec.replica, spec.segment)
+    integrator = openmm.LangevinMiddleIntegrator(
+        spec.temperature_k * unit.kelvin,
+        spec.friction_per_ps / unit.picosecond,
+        spec.timestep_fs * unit.femtosecond,
+    )
+    integrator.setRandomNumberSeed(seed)
+    for force in system.getForces():
+        if isinstance(force, openmm.MonteCarloBarostat):
+            force.setRandomNumberSeed(seed)
+            force.setDefaultTemperature(spec.temperature_k * unit.kelvin)
+    platform, properties = choose_platform(spec.platform, spec.cpu_threads)
+    context = openmm.Context(system, integrator, platform, properties)
+    return context, integrator, seed
+
+
+def _start_fresh(spec: SegmentSpec, context, seed: int) -> None:
+    state = openmm.XmlSerializer.deserialize(Path(spec.start_state_xml).read_text())
+    if state.getPeriodicBoxVectors() is not None:
+        context.setPeriodicBoxVectors(*state.getPeriodicBoxVectors())
+    context.setPositions(state.getPositions())
+    try:
+        velocities = state.getVelocities()
+    except Exception:  # a minimized state carries no velocities
+        velocities = None
+    if spec.segment == 0 or velocities is None:
+        context.setVelocitiesToTemperature(spec.temperature_k * unit.kelvin, seed)
+    else:
+        context.setVelocities(velocities)
+    context.setStepCount(spec.segment * spec.steps)
+    context.setTime(spec.segment * spec.steps * spec.timestep_fs / 1000.0)
+
+
+def _try_resume(spec: SegmentSpec, context, fingerprint: str) -> int | None:
+    """Load the checkpoint of an interrupted attempt; return its step, or None to start over."""
+    partial = spec.partial_dir
+    progress_file = partial / "progress.json"
+    if not progress_file.exists():
+        return None
+    try:
+        progress = json.loads(progress_file.read_text())
+        if progress["fingerprint"] != fingerprint:
+            return None
+        frames = progress["steps"] // spec.report_interval
+        trajfiles.truncate_dcd(partial / "trajectory.dcd", frames)
+        trajfiles.truncate_csv_rows(partial / "energies.csv", frames)
+        if progress["platform"] == context.getPlatform().getName():
+            context.loadCheckpoint((partial / "checkpoint.chk").read_bytes())
+        else:  # checkpoints are tied to the platform that wrote them; XML states are portable
+            context.setState(openmm.XmlSerializer.deserialize((partial / "state.xml").read_text()))
+        return int(progress["steps"])
+    except (OSError, ValueError, KeyError, openmm.OpenMMException):
+        return None
+
+
+def _save_checkpoint(spec, context, dcd_handle, csv_handle, steps_done, fingerprint):
+    import os
+
+    for handle in (dcd_handle, csv_handle):
+        handle.flush()
+        os.fsync(handle.fileno())
+    partial = spec.partial_dir
+    atomic_write_bytes(partial / "checkpoint.chk", context.createCheckpoint())
+    state = context.getState(getPositions=True, getVelocities=True, getParameters=True)
+    atomic_write_text(partial / "state.xml", openmm.XmlSerializer.serialize(state))
+    progress = {"steps": steps_done, "fingerprint": fingerprint, "platform": context.getPlatform().getName()}
+    atomic_write_text(partial / "progress.json", json.dumps(progress))
+
+
+def run_segment(spec: SegmentSpec, log=print) -> dict:
+    """Run (or finish) one segment; write DCD, energy CSV and final state XML. Returns a summary."""
+    system = openmm.XmlSerializer.deserialize(Path(spec.system_xml).read_text())
+    topology = app.PDBFile(spec.topology_pdb).topology
+    context, integrator, seed = _build_context(spec, system)
+    fingerprint = spec.fingerprint()
+    partial = spec.partial_dir
+
+    resumed_from = _try_resume(spec, context, fingerprint)
+    if resumed_from is None:
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        _start_fresh(spec, context, seed)
+        steps_done = 0
+        with open(partial / "energies.csv", "w") as handle:
+            handle.write(trajfiles.energy_header())
+    else:
+        steps_done = resumed_from
+        log(f"resuming segment {spec.segment} of replica {spec.replica} from checkpoint at step "
+            f"{steps_done} of {spec.steps}")
+
+    dcd_path = partial / "trajectory.dcd"
+    dcd_handle = open(dcd_path, "r+b" if dcd_path.exists() else "wb")
+    dcd = app.DCDFile(
+        dcd_handle, topology, spec.timestep_fs * unit.femtosecond,
+        firstStep=spec.segment * spec.steps + spec.report_interval,
+        interval=spec.report_interval, append=dcd_path.stat().st_size > 0,
+    )
+    csv_handle = open(partial / "energies.csv", "a")
+    kb_dof = (unit.MOLAR_GAS_CONSTANT_R * degrees_of_freedom(system)).value_in_unit(
+        unit.kilojoule_per_mole / unit.kelvin)
+
+    periodic = topology.getPeriodicBoxVectors() is not None
+    started = time.perf_counter()
+    steps_at_start = steps_done
+    with _Stopper() as stopper:
+        while steps_done < spec.steps:
+            if stopper.requested:
+                _save_checkpoint(spec, context, dcd_handle, csv_handle, steps_done, fingerprint)
+                log(f"SIGTERM: checkpointed segment {spec.segment} at step {steps_done}; exiting")
+                raise SegmentInterrupted()
+            integrator.step(spec.report_interval)
+            steps_done += spec.report_interval
+            _write_frame(context, dcd, csv_handle, kb_dof, spec, steps_done, periodic)
+            if steps_done % spec.checkpoint_interval == 0 or steps_done == spec.steps:
+                _save_checkpoint(spec, context, dcd_handle, csv_handle, steps_done, fingerprint)
+    elapsed = time.perf_counter() - started
+    dcd_handle.close()
+    csv_handle.close()
+    trajfiles.stamp_dcd_title(dcd_path)
+
+    final = context.getState(getPositions=True, getVelocities=True, getParameters=True)
+    atomic_write_text(spec.out_state, openmm.XmlSerializer.serialize(final))
+    Path(dcd_path).replace(spec.out_dcd)
+    (partial / "energies.csv").replace(spec.out_csv)
+    shutil.rmtree(partial, ignore_errors=True)
+
+    simulated_ns = (steps_done - steps_at_start) * spec.timestep_fs * 1e-6
+    return {
+        "steps": spec.steps,
+        "resumed_from_step": resumed_from,
+        "platform": context.getPlatform().getName(),
+        "integrator_seed": seed,
+        "wall_s": round(elapsed, 3),
+        "ns_per_day": round(simulated_ns / elapsed * 86400, 3) if elapsed > 0 else None,
+    }
+
+
+def _write_frame(context, dcd, csv_handle, kb_dof, spec, step, periodic):
+    state = context.getState(getPositions=True, getEnergy=True, enforcePeriodicBox=False)
+    potential = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+    kinetic = state.getKineticEnergy().value_in_unit(unit.kilojoule_per_mole)
+    box = state.getPeriodicBoxVectors()
+    volume = (box[0][0] * box[1][1] * box[2][2]).value_in_unit(unit.nanometer**3) if periodic else 0.0
+    dcd.writeModel(state.getPositions(), periodicBoxVectors=box)
+    time_ps = (spec.segment * spec.steps + step) * spec.timestep_fs / 1000.0
+    csv_handle.write(trajfiles.energy_row((
+        spec.segment * spec.steps + step, time_ps, potential, kinetic, potential + kinetic,
+        2 * kinetic / kb_dof, volume,
+    )))

@@ -1,0 +1,97 @@
+"""Profiles: where they are found, `extends`, and the merged Snakemake profile handed to Snakemake.
+
+A profile is a directory holding `config.v9+.yaml` (Snakemake options) and `mdflow.yaml` (the site).
+Search order for a name: ./profiles, each dir of $MDFLOW_PROFILE_PATH, the user config dir, the
+profiles shipped with mdflow. A value containing '/' that is an existing directory is used as is.
+"""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from mdflow.campaign import merge, read_yaml
+from mdflow.errors import MdflowError
+from mdflow.paths import SHIPPED_PROFILES
+
+SNAKEMAKE_FILE = "config.v9+.yaml"
+SITE_FILE = "mdflow.yaml"
+SCHEDULERS = ("local", "slurm", "pbs", "cobalt")
+SITE_KEYS = {
+    "description": str,
+    "extends": str,
+    "scheduler": str,
+    "workdir": str,
+    "configfile": str,
+}
+
+
+@dataclass
+class Profile:
+    name: str
+    path: Path
+    site: dict = field(default_factory=dict)
+    snakemake: dict = field(default_factory=dict)
+    chain: list = field(default_factory=list)  # profile dirs, most derived first
+
+    @property
+    def scheduler(self) -> str:
+        return self.site.get("scheduler", "local")
+
+
+def search_path(project: Path) -> list[Path]:
+    dirs = [project / "profiles"]
+    dirs += [Path(p) for p in os.environ.get("MDFLOW_PROFILE_PATH", "").split(os.pathsep) if p]
+    config_home = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
+    dirs += [config_home / "mdflow" / "profiles", SHIPPED_PROFILES]
+    return dirs
+
+
+def find_profile_dir(name: str, project: Path, exclude: Path | None = None) -> Path:
+    if "/" in name and (project / name).is_dir() and (project / name / SITE_FILE).exists():
+        return (project / name).resolve()
+    for directory in search_path(project):
+        candidate = directory / name
+        if candidate.is_dir() and (candidate / SITE_FILE).exists() and candidate.resolve() != exclude:
+            return candidate.resolve()
+    searched = ", ".join(str(d) for d in search_path(project))
+    raise MdflowError(f"unknown profile {name!r}: no {name}/{SITE_FILE} in {searched}")
+
+
+def check_site(site: dict, source: Path) -> None:
+    for key, value in site.items():
+        if key not in SITE_KEYS:
+            raise MdflowError(f"{source}: unknown key {key!r} (known keys: {', '.join(sorted(SITE_KEYS))})")
+        if not isinstance(value, SITE_KEYS[key]):
+            raise MdflowError(f"{source}, key {key!r}: {value!r} should be a {SITE_KEYS[key].__name__}")
+    if "scheduler" in site and site["scheduler"] not in SCHEDULERS:
+        raise MdflowError(
+            f"{source}, key 'scheduler': {site['scheduler']!r} is not supported; expected one of: {', '.join(SCHEDULERS)}"
+        )
+
+
+def load_profile(name: str, project: Path) -> Profile:
+    """Find `name` and fold in its `extends` chain (the derived profile's values win)."""
+    chain, site, options = [], {}, {}
+    directory = find_profile_dir(name, project)
+    while directory is not None:
+        if directory in chain:
+            raise MdflowError(f"{directory / SITE_FILE}: 'extends' forms a cycle")
+        chain.append(directory)
+        own_site = read_yaml(directory / SITE_FILE)
+        check_site(own_site, directory / SITE_FILE)
+        own_options = read_yaml(directory / SNAKEMAKE_FILE) if (directory / SNAKEMAKE_FILE).exists() else {}
+        site, options = merge(own_site, site), merge(own_options, options)
+        parent = own_site.get("extends")
+        directory = find_profile_dir(parent, project, exclude=directory) if parent else None
+    site.pop("extends", None)
+    return Profile(name=name, path=chain[0], site=site, snakemake=options, chain=chain)
+
+
+def materialize(profile: Profile, project: Path) -> Path:
+    """Write the merged Snakemake options where Snakemake's --profile can read them."""
+    target = project / ".mdflow" / "profiles" / profile.name.replace("/", "__")
+    target.mkdir(parents=True, exist_ok=True)
+    (target / SNAKEMAKE_FILE).write_text(yaml.safe_dump(profile.snakemake, sort_keys=True))
+    return target

@@ -1,0 +1,79 @@
+"""Staging files to a site's work directory and back, checked by sha256 manifests.
+
+A manifest is JSON: {"files": {basename: {"sha256": ..., "bytes": ...}}, ...extra}. Every copy goes
+to a temp file first and is renamed only after its checksum matched, so a half-copied or altered
+file never appears under its final name.
+"""
+
+import json
+from pathlib import Path
+
+from mdflow.errors import MdflowError
+from mdflow.io_atomic import ChecksumMismatch, atomic_copy, atomic_write_text, sha256_file
+
+
+def file_entry(path: Path) -> dict:
+    return {"sha256": sha256_file(path), "bytes": Path(path).stat().st_size}
+
+
+def write_manifest(manifest_path, files, **extra) -> dict:
+    manifest = {"files": {Path(f).name: file_entry(Path(f)) for f in files}, **extra}
+    atomic_write_text(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
+
+
+def read_manifest(manifest_path) -> dict:
+    try:
+        manifest = json.loads(Path(manifest_path).read_text())
+        manifest["files"].items()
+        return manifest
+    except FileNotFoundError:
+        raise MdflowError(f"{manifest_path}: manifest missing") from None
+    except (ValueError, KeyError, AttributeError, TypeError):
+        raise MdflowError(f"{manifest_path}: manifest is not valid JSON with a 'files' mapping") from None
+
+
+def push(files, destination_dir, manifest_path) -> dict:
+    """Copy `files` into `destination_dir` atomically, then write the manifest of the copies."""
+    destination_dir = Path(destination_dir)
+    staged = []
+    for source in map(Path, files):
+        target = destination_dir / source.name
+        atomic_copy(source, target, expected_sha256=sha256_file(source))
+        staged.append(target)
+    return write_manifest(manifest_path, staged)
+
+
+def expected_sha256(manifest: dict, manifest_path, name: str) -> str:
+    try:
+        return manifest["files"][name]["sha256"]
+    except KeyError:
+        raise MdflowError(f"{manifest_path}: has no entry for {name!r}") from None
+
+
+def verify(manifest_path, files) -> None:
+    """Raise MdflowError unless every file matches its manifest entry."""
+    manifest = read_manifest(manifest_path)
+    for path in map(Path, files):
+        expected = expected_sha256(manifest, manifest_path, path.name)
+        if not path.exists():
+            raise MdflowError(f"{path}: missing although {manifest_path} lists it")
+        got = sha256_file(path)
+        if got != expected:
+            raise MdflowError(
+                f"{path}: sha256 {got[:12]}… does not match {manifest_path} ({expected[:12]}…); "
+                f"the staged file was altered or truncated — refusing to use it"
+            )
+
+
+def pull(manifest_path, sources, destinations) -> None:
+    """Copy each source to its destination, refusing any copy that does not match the manifest."""
+    manifest = read_manifest(manifest_path)
+    for source, destination in zip(map(Path, sources), map(Path, destinations)):
+        expected = expected_sha256(manifest, manifest_path, source.name)
+        try:
+            atomic_copy(source, destination, expected_sha256=expected)
+        except ChecksumMismatch as exc:
+            raise MdflowError(f"pull refused: {exc} ({manifest_path}); nothing was overwritten") from None
+        except FileNotFoundError:
+            raise MdflowError(f"pull: {source} missing although {manifest_path} lists it") from None

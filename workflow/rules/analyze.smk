@@ -1,0 +1,36 @@
+rule analyze:
+    input:
+        topology=rules.setup.output.topology,
+        segments=lambda wc: [f for pairs in pulled_segments(wc.system).values() for pair in pairs for f in pair],
+    output:
+        timeseries=ANALYSIS + "/timeseries.csv",
+        energies=ANALYSIS + "/energies.csv",
+        summary=ANALYSIS + "/summary.json",
+        rmsd=ANALYSIS + "/rmsd.png",
+        rg=ANALYSIS + "/rg.png",
+        energy=ANALYSIS + "/energy.png",
+        temperature=ANALYSIS + "/temperature.png",
+    params:
+        segments=lambda wc: pulled_segments(wc.system),
+    log:
+        "logs/analyze/{system}.log",
+    script:
+        "../scripts/analyze.py"
+
+
+rule report:
+    input:
+        setup=expand(rules.setup.output.summary, system=SYSTEMS),
+        analysis=expand(rules.analyze.output.summary, system=SYSTEMS),
+    output:
+        html=RESULTS + "/report.html",
+    params:
+        systems=[
+            {k: getattr(s, k) for k in ("name", "structure", "forcefield", "solvent", "temperature_k",
+                                        "replicas", "length_ps", "segments")}
+            for s in SYSTEMS.values()
+        ],
+    log:
+        "logs/report.log",
+    script:
+        "../scripts/report.py"

@@ -1,0 +1,20 @@
+rule setup:
+    input:
+        structure=lambda wc: SYSTEMS[wc.system].structure,
+    output:
+        system=SETUP + "/system.xml",
+        topology=SETUP + "/topology.pdb",
+        state=SETUP + "/minimized.xml",
+        summary=SETUP + "/setup.json",
+    params:
+        forcefield=lambda wc: SYSTEMS[wc.system].forcefield,
+        solvent=lambda wc: SYSTEMS[wc.system].solvent,
+        ph=lambda wc: SYSTEMS[wc.system].ph,
+        padding_nm=campaign.settings["padding_nm"],
+        ionic_strength_molar=campaign.settings["ionic_strength_molar"],
+        minimize_iterations=campaign.settings["minimize_iterations"],
+    threads: campaign.settings["threads"]
+    log:
+        "logs/setup/{system}.log",
+    script:
+        "../scripts/setup.py"

@@ -1,0 +1,37 @@
+def start_state(wc):
+    """Segment 0 starts from the staged minimized state, segment k from segment k-1's final state."""
+    k = int(wc.segment)
+    if k == 0:
+        return {"start_state": rules.push.output.state, "start_manifest": rules.push.output.manifest}
+    previous = SEGMENT.format(system="{system}", replica="{replica}", segment=f"{k - 1:03d}")
+    return {"start_state": previous + ".state.xml", "start_manifest": previous + ".json"}
+
+
+def system_param(name):
+    return lambda wc: getattr(SYSTEMS[wc.system], name)
+
+
+rule simulate:
+    input:
+        unpack(start_state),
+        system=rules.push.output.system,
+        topology=rules.push.output.topology,
+        manifest=rules.push.output.manifest,
+    output:
+        dcd=SEGMENT + ".dcd",
+        csv=SEGMENT + ".csv",
+        state=SEGMENT + ".state.xml",
+        manifest=SEGMENT + ".json",
+    params:
+        temperature_k=system_param("temperature_k"),
+        seed=system_param("seed"),
+        steps=system_param("steps_per_segment"),
+        timestep_fs=campaign.settings["timestep_fs"],
+        friction_per_ps=campaign.settings["friction_per_ps"],
+        report_interval=campaign.report_interval_steps,
+        checkpoint_interval=campaign.checkpoint_interval_steps,
+    threads: campaign.settings["threads"]
+    log:
+        "logs/simulate/{system}/rep{replica}/seg{segment}.log",
+    script:
+        "../scripts/simulate.py"
