@@ -56,21 +56,23 @@ def _schema(name: str) -> dict:
     return yaml.safe_load((SCHEMA_DIR / name).read_text())
 
 
-def read_yaml(path: Path) -> dict:
+def read_yaml(path: Path, display=None) -> dict:
+    """A YAML mapping; errors name `display` (the path as the user wrote it) or `path`."""
+    shown = display or path
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise MdflowError(f"{path}: file not found") from None
+        raise MdflowError(f"{shown}: file not found") from None
     except OSError as exc:
-        raise MdflowError(f"{path}: cannot be read ({exc.strerror})") from None
+        raise MdflowError(f"{shown}: cannot be read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise MdflowError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        raise MdflowError(f"{shown}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise MdflowError(f"{path}: expected a mapping of keys to values, got {type(data).__name__}")
+        raise MdflowError(f"{shown}: expected a mapping of keys to values, got {type(data).__name__}")
     return data
 
 
@@ -85,17 +87,18 @@ def merge(base: dict, overlay: dict) -> dict:
     return merged
 
 
-def describe_schema_error(error: jsonschema.ValidationError, where: str) -> str:
+def describe_schema_error(error: jsonschema.ValidationError, where: str, field: str = "key") -> str:
     """One line naming where, which key, the bad value and what is expected."""
     key = ".".join(str(p) for p in error.absolute_path)
     value = error.instance
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(set(value) - set(allowed)) if isinstance(value, dict) else []
-        return f"{where}: unknown key {extra[0]!r} (known keys: {', '.join(allowed)})"
+        return f"{where}: unknown {field} {extra[0]!r} (known {field}s: {', '.join(allowed)})"
     if error.validator == "required":
-        return f"{where}: {error.message.replace(' is a required property', '')} is required but missing"
-    subject = f"{where}, key {key!r}" if key else where
+        missing = error.message.replace(" is a required property", "")
+        return f"{where}: {field} {missing} is required but missing or empty"
+    subject = f"{where}, {field} {key!r}" if key else where
     if error.validator == "enum":
         return f"{subject}: {value!r} is not allowed; expected one of: {', '.join(map(str, error.validator_value))}"
     if error.validator == "type":
@@ -109,12 +112,12 @@ def describe_schema_error(error: jsonschema.ValidationError, where: str) -> str:
     return f"{subject}: {error.message}"
 
 
-def validate(instance: dict, schema: dict, where: str) -> dict:
+def validate(instance: dict, schema: dict, where: str, field: str = "key") -> dict:
     """Validate and fill in schema defaults; raise MdflowError with the first problem."""
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(instance), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
     if errors:
-        raise MdflowError(describe_schema_error(errors[0], where))
+        raise MdflowError(describe_schema_error(errors[0], where, field))
     filled = dict(instance)
     for key, spec in schema.get("properties", {}).items():
         if key not in filled and "default" in spec:
@@ -145,17 +148,18 @@ def _convert_cell(text: str, spec: dict, where: str):
     return text
 
 
-def read_sheet(path: Path) -> list[tuple[int, dict]]:
+def read_sheet(path: Path, display) -> list[tuple[int, dict]]:
     """Rows of a TSV sheet as (line number, {column: text}); '#' lines and blank lines skipped."""
+    path, shown = Path(path), display
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise MdflowError(f"{path}: systems sheet not found (config key 'systems')") from None
+        raise MdflowError(f"{shown}: systems sheet not found (config key 'systems')") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise MdflowError(f"{path}: cannot be read ({exc})") from None
+        raise MdflowError(f"{shown}: cannot be read ({exc})") from None
     lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip() and not line.startswith("#")]
     if not lines:
-        raise MdflowError(f"{path}: empty systems sheet; expected a tab-separated header and one row per system")
+        raise MdflowError(f"{shown}: empty systems sheet; expected a tab-separated header and one row per system")
     header_line, header = lines[0][0], next(csv.reader([lines[0][1]], delimiter="\t"))
     header = [h.strip() for h in header]
     rows = []
@@ -163,18 +167,18 @@ def read_sheet(path: Path) -> list[tuple[int, dict]]:
         cells = next(csv.reader([line], delimiter="\t"))
         if len(cells) != len(header):
             raise MdflowError(
-                f"{path} line {number}: {len(cells)} tab-separated cells but the header (line {header_line}) "
+                f"{shown} line {number}: {len(cells)} tab-separated cells but the header (line {header_line}) "
                 f"has {len(header)} columns"
             )
         rows.append((number, {h: c.strip() for h, c in zip(header, cells)}))
     if not rows:
-        raise MdflowError(f"{path}: the systems sheet has a header but no systems")
+        raise MdflowError(f"{shown}: the systems sheet has a header but no systems")
     return rows
 
 
 def parse_system(path: Path, number: int, cells: dict, schema: dict, timestep_fs: float,
                  report_steps: int, project: Path) -> System:
-    label = f"{path} row {number}" + (f" ({cells['name']})" if cells.get("name") else "")
+    label = f"{path} line {number}" + (f" ({cells['name']})" if cells.get("name") else "")
     properties = schema["properties"]
     for column in cells:
         if column not in properties:
@@ -184,7 +188,7 @@ def parse_system(path: Path, number: int, cells: dict, schema: dict, timestep_fs
         for column, text in cells.items()
         if text != ""
     }
-    values = validate(values, schema, label)
+    values = validate(values, schema, label, field="column")
     if not supports(values["forcefield"], values["solvent"]):
         raise MdflowError(
             f"{label}, column 'solvent': force field {values['forcefield']!r} has no {values['solvent']} "
@@ -204,7 +208,7 @@ def parse_system(path: Path, number: int, cells: dict, schema: dict, timestep_fs
         )
     structure = project / values["structure"]
     if not structure.is_file():
-        raise MdflowError(f"{label}, column 'structure': file {values['structure']!r} not found in {project}")
+        raise MdflowError(f"{label}, column 'structure': file {values['structure']!r} not found")
     check_pdb(structure, display=values["structure"])
     return System(segments=round(ratio), steps_per_segment=steps, **values)
 
@@ -223,10 +227,10 @@ def build_campaign(config: dict, project: Path, where: str = "config") -> Campai
     sheet_path = project / sheet
     schema = _schema("systems.schema.yaml")
     systems = {}
-    for number, cells in read_sheet(sheet_path):
+    for number, cells in read_sheet(sheet_path, sheet):
         system = parse_system(sheet, number, cells, schema, timestep, report_steps, project)
         if system.name in systems:
-            raise MdflowError(f"{sheet} row {number}, column 'name': {system.name!r} appears twice")
+            raise MdflowError(f"{sheet} line {number}, column 'name': {system.name!r} appears twice")
         systems[system.name] = system
     return Campaign(settings, systems, report_steps, checkpoint_steps)
 
@@ -236,9 +240,9 @@ def load_campaign(project: Path, configfiles: list, overrides: dict) -> Campaign
     config, names = {}, []
     default = project / DEFAULT_CONFIG
     if default.exists():
-        config, names = read_yaml(default), [str(DEFAULT_CONFIG)]
+        config, names = read_yaml(default, DEFAULT_CONFIG), [str(DEFAULT_CONFIG)]
     for path in configfiles:
-        config = merge(config, read_yaml(project / path))
+        config = merge(config, read_yaml(project / path, path))
         names.append(str(path))
     if not names:
         raise MdflowError(f"no campaign config: {DEFAULT_CONFIG} not found in {project} (or pass --configfile FILE)")

@@ -1,0 +1,58 @@
+"""Shared fixtures: a throw-away copy of the demo project, and running the real `mdflow` CLI on it."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MDFLOW = [sys.executable, "-m", "mdflow.cli"]
+
+
+def make_project(destination: Path) -> Path:
+    """A project directory like a user's: config/ and resources/ copied from the repo."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in ("config", "resources"):
+        shutil.copytree(REPO / name, destination / name)
+    return destination
+
+
+def run_mdflow(project: Path, *args, check=False, timeout=600, **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OPENMM_CPU_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run(
+        [*MDFLOW, *args], cwd=project, capture_output=True, text=True, timeout=timeout, env=env, **kwargs
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"mdflow {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def planned_jobs(dry_run_output: str) -> list[tuple[str, dict]]:
+    """(rule, wildcards) of every job in Snakemake's dry-run listing, 'all' excluded."""
+    jobs, rule = [], None
+    for line in dry_run_output.splitlines():
+        match = re.match(r"^(?:local)?rule (\w+):$", line.strip())
+        if match:
+            rule = match.group(1)
+            if rule != "all":
+                jobs.append((rule, {}))
+            continue
+        match = re.match(r"^wildcards: (.*)$", line.strip())
+        if match and rule != "all" and jobs:
+            jobs[-1] = (rule, dict(item.split("=", 1) for item in match.group(1).split(", ")))
+    return jobs
+
+
+def write_sheet(project: Path, rows: list[dict], name: str = "config/ci_systems.tsv") -> None:
+    columns = list(rows[0])
+    lines = ["\t".join(columns)] + ["\t".join(str(row[c]) for c in columns) for row in rows]
+    (project / name).write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    return make_project(tmp_path / "project")

@@ -1,0 +1,87 @@
+"""The campaign config and systems sheet: accepted as shipped, and every mistake named in one line."""
+
+from pathlib import Path
+
+import pytest
+
+from conftest import make_project
+from golden import assert_golden
+from mdflow.campaign import load_campaign
+from mdflow.errors import MdflowError
+
+HEADER = "name\tstructure\tforcefield\tsolvent\ttemperature_k\treplicas\tlength_ps\tsegment_ps\tseed\tph"
+GOOD_ROW = "ala\tresources/alanine-dipeptide.pdb\tamber99sbildn\timplicit\t300\t2\t0.4\t0.2\t11\t7.0"
+
+
+def test_shipped_demo_and_ci_campaigns_load():
+    repo = Path(__file__).resolve().parents[2]
+    demo = load_campaign(repo, [], {})
+    assert list(demo.systems) == ["ala-implicit", "ala-water", "villin"]
+    assert demo.systems["villin"].segments == 2 and demo.systems["villin"].steps_per_segment == 2500
+    ci = load_campaign(repo, ["config/ci.yaml"], {})
+    assert ci.report_interval_steps == 10 and ci.checkpoint_interval_steps == 50
+    assert all(s.steps_per_segment == 100 for s in ci.systems.values())
+    assert ci.settings["platform"] == "CPU"
+
+
+def test_defaults_filled_in_and_overrides_win(project):
+    campaign = load_campaign(project, ["config/ci.yaml"], {"threads": 2})
+    assert campaign.settings["threads"] == 2
+    assert campaign.settings["friction_per_ps"] == 1.0
+
+
+def _sheet(project, *rows, header=HEADER):
+    (project / "config/ci_systems.tsv").write_text("\n".join([header, *rows]) + "\n")
+
+
+# (case name, edit to the project) -> the one-line message is kept in tests/golden/campaign_errors.txt
+CASES = {
+    "unknown forcefield": lambda p: _sheet(p, GOOD_ROW.replace("amber99sbildn", "gromos54")),
+    "unknown solvent": lambda p: _sheet(p, GOOD_ROW.replace("implicit", "vacuum")),
+    "non-positive length": lambda p: _sheet(p, GOOD_ROW.replace("\t0.4\t", "\t-1\t")),
+    "zero replicas": lambda p: _sheet(p, GOOD_ROW.replace("\t2\t0.4", "\t0\t0.4")),
+    "text where a number belongs": lambda p: _sheet(p, GOOD_ROW.replace("\t300\t", "\thot\t")),
+    "float replicas": lambda p: _sheet(p, GOOD_ROW.replace("\t2\t0.4", "\t1.5\t0.4")),
+    "missing structure file": lambda p: _sheet(p, GOOD_ROW.replace("alanine-dipeptide", "nope")),
+    "malformed pdb": lambda p: (
+        (p / "resources/bad.pdb").write_text("ATOM      1  N   ALA A   1      1.0xx   2.000   3.000\n"),
+        _sheet(p, GOOD_ROW.replace("alanine-dipeptide", "bad")),
+    ),
+    "wrong cell count": lambda p: _sheet(p, GOOD_ROW + "\textra"),
+    "unknown column": lambda p: _sheet(p, GOOD_ROW + "\tx", header=HEADER + "\tcolour"),
+    "missing column": lambda p: _sheet(p, GOOD_ROW.rsplit("\t", 2)[0] + "\t\t7.0"),
+    "charmm36 implicit": lambda p: _sheet(p, GOOD_ROW.replace("amber99sbildn", "charmm36")),
+    "length not whole segments": lambda p: _sheet(p, GOOD_ROW.replace("\t0.4\t0.2", "\t0.5\t0.2")),
+    "segment not whole steps": lambda p: _sheet(p, GOOD_ROW.replace("\t0.4\t0.2", "\t0.4001\t0.4001")),
+    "duplicate name": lambda p: _sheet(p, GOOD_ROW, GOOD_ROW),
+    "path traversal in name": lambda p: _sheet(p, GOOD_ROW.replace("ala\t", "../../etc\t", 1)),
+    "shell metacharacters in name": lambda p: _sheet(p, GOOD_ROW.replace("ala\t", "a;rm -rf ~\t", 1)),
+    "empty sheet": lambda p: (p / "config/ci_systems.tsv").write_text("# nothing\n"),
+    "sheet without rows": lambda p: _sheet(p),
+    "unknown config key": lambda p: (p / "config/ci.yaml").write_text("systems: config/ci_systems.tsv\ntimestep: 2\n"),
+    "bad yaml": lambda p: (p / "config/ci.yaml").write_text("systems: [config/ci_systems.tsv\n"),
+    "config not a mapping": lambda p: (p / "config/ci.yaml").write_text("- a\n- b\n"),
+    "bad platform": lambda p: (p / "config/ci.yaml").write_text("systems: config/ci_systems.tsv\nplatform: Metal\n"),
+    "negative timestep": lambda p: (p / "config/ci.yaml").write_text("systems: config/ci_systems.tsv\ntimestep_fs: -2\n"),
+    "checkpoint not whole reports": lambda p: (p / "config/ci.yaml").write_text(
+        "systems: config/ci_systems.tsv\nreport_interval_ps: 1.0\ncheckpoint_interval_ps: 1.5\n"),
+    "missing sheet": lambda p: (p / "config/ci.yaml").write_text("systems: config/none.tsv\n"),
+}
+
+
+def test_each_mistake_gets_one_clear_line(tmp_path):
+    lines = []
+    for name, edit in CASES.items():
+        project = make_project(tmp_path / name.replace(" ", "_"))
+        edit(project)
+        with pytest.raises(MdflowError) as caught:
+            load_campaign(project, ["config/ci.yaml"], {})
+        message = str(caught.value)
+        assert "\n" not in message, name
+        lines.append(f"{name}: {message}")
+    assert_golden("campaign_errors.txt", "\n".join(lines) + "\n")
+
+
+def test_no_config_at_all(tmp_path):
+    with pytest.raises(MdflowError, match="config/config.yaml not found"):
+        load_campaign(tmp_path, [], {})
