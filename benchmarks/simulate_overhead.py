@@ -25,15 +25,18 @@ sides alike; the table shows every run and the medians, and the last line is the
 loop ns/day, mdflow/bare (goal >= 0.95). Every mdflow repeat writes into a fresh directory, since
 `run_segment` would otherwise resume a previous partial run.
 
-While mdflow runs, `_write_frame` and `_save_checkpoint` are wrapped with timers (one
+While the loops run, mdflow's `_write_frame` and `_save_checkpoint` and the bare side's
+`Simulation._generate_reports` (one getState + both reporters) are wrapped with timers (one
 `perf_counter` pair per call, ~1 us against milliseconds of work) so the report can say where
-mdflow's loop time goes; `--no-breakdown` turns that off.
+the loop time goes besides stepping; `--no-breakdown` turns that off. Both sides compute the same
+trajectory (same seed, same start), which the script checks via the final potential energy.
 
 Defaults: villin headpiece (amber99sbildn, OBC implicit solvent, ~580 atoms), 2000 steps (4 ps),
-report every 500, checkpoint every 1000, 2 repeats, CPU platform, 1 thread. On a 2-core machine at
-1 thread villin runs ~12 ns/day, so one 2000-step run takes ~25 s and the whole benchmark (setup
-included) stays near 2 minutes. `--checkpoint-interval 1000` keeps the campaign's ratio of
-checkpoints to frames (config.yaml: report every 1 ps, checkpoint every 2 ps) at this short length.
+report every 500, checkpoint every 1000 (config.yaml's campaign settings: a frame per 1 ps, a
+checkpoint per 2 ps), 2 repeats, CPU platform, 1 thread, 100 minimization steps in setup. On a
+2-core machine at 1 thread villin runs ~12-13 ns/day, so one 2000-step run takes ~27 s and the
+whole benchmark (setup included) takes under 2 minutes. Run-to-run noise on such a machine is
+several percent, larger than mdflow's overhead for villin; use more --repeats to tighten it.
 For the explicit-solvent case use `--system ala-water`; `--system ala-implicit` is tiny (22 atoms)
 and therefore the worst case for fixed per-report costs.
 
@@ -72,7 +75,8 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--platform", default="CPU")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--minimize-iterations", type=int, default=500)
+    p.add_argument("--minimize-iterations", type=int, default=100,
+                   help="setup minimization (not timed; the campaign uses 500)")
     p.add_argument("--workdir", help="keep all files here instead of a deleted temp dir")
     p.add_argument("--no-breakdown", action="store_true",
                    help="do not time mdflow's frame writes and checkpoints separately")
@@ -137,20 +141,28 @@ def run_bare(args, files, out: Path) -> dict:
         csv_handle, args.report_interval, step=True, time=True, potentialEnergy=True,
         kineticEnergy=True, totalEnergy=True, temperature=True, volume=True)
     simulation.reporters.extend([dcd, data])
+    timer = _Timed(app.Simulation, "_generate_reports") if not args.no_breakdown else None
     t1 = time.perf_counter()
-    simulation.step(args.steps)
+    if timer is not None:
+        with timer:
+            simulation.step(args.steps)
+    else:
+        simulation.step(args.steps)
     t2 = time.perf_counter()
     dcd._out.close()
     csv_handle.close()
     t3 = time.perf_counter()
     last = (out / "energies.csv").read_text().splitlines()[-1].split(",")
-    return {"loop_s": t2 - t1, "e2e_s": t3 - t0, "setup_s": t1 - t0,
-            "platform": simulation.context.getPlatform().getName(),
-            "final_potential": float(last[2])}
+    row = {"loop_s": t2 - t1, "e2e_s": t3 - t0, "setup_s": t1 - t0,
+           "platform": simulation.context.getPlatform().getName(),
+           "final_potential": float(last[2])}
+    if timer is not None:
+        row["_generate_reports"] = (timer.total, timer.calls)
+    return row
 
 
 class _Timed:
-    """Wrap a module-level function of mdflow.md.simulate with a call timer."""
+    """Temporarily replace `owner.name` (a module function or class method) with a timed wrapper."""
 
     def __init__(self, module, name):
         self.module, self.name, self.original = module, name, getattr(module, name)
@@ -251,14 +263,16 @@ def main(argv=None) -> int:
         print(f"outside the loop: bare {bare_setup:.3f} s (deserialize + context + state), "
               f"mdflow {mdflow_outside:.3f} s (run_segment total - wall_s)")
         if not args.no_breakdown:
-            loop = statistics.median(r["loop_s"] for r in runs["mdflow"])
-            parts = []
-            for name in ("_write_frame", "_save_checkpoint"):
-                total = statistics.median(r[name][0] for r in runs["mdflow"])
-                calls = runs["mdflow"][0][name][1]
-                parts.append(f"{name} {total * 1000:.1f} ms / {calls} calls "
-                             f"({total / calls * 1000:.2f} ms each, {100 * total / loop:.2f}% of loop)")
-            print("mdflow loop breakdown (median): " + "; ".join(parts))
+            for kind, names in (("bare", ("_generate_reports",)),
+                                ("mdflow", ("_write_frame", "_save_checkpoint"))):
+                loop = statistics.median(r["loop_s"] for r in runs[kind])
+                parts = []
+                for name in names:
+                    total = statistics.median(r[name][0] for r in runs[kind])
+                    calls = runs[kind][0][name][1]
+                    parts.append(f"{name} {total * 1000:.1f} ms / {calls} calls "
+                                 f"({total / calls * 1000:.2f} ms each, {100 * total / loop:.2f}% of loop)")
+                print(f"{kind} loop breakdown (median): " + "; ".join(parts))
         print(f"end-to-end ratio mdflow/bare = {med['mdflow'][1] / med['bare'][1]:.3f}")
         ratio = med["mdflow"][0] / med["bare"][0]
         print(f"ratio mdflow/bare = {ratio:.2f} (goal >= 0.95)")

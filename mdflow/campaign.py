@@ -246,5 +246,7 @@ def load_campaign(project: Path, configfiles: list, overrides: dict) -> Campaign
         names.append(str(path))
     if not names:
         raise MdflowError(f"no campaign config: {DEFAULT_CONFIG} not found in {project} (or pass --configfile FILE)")
-    config = merge(config, overrides)
+    if overrides:
+        config = merge(config, overrides)
+        names.append("--config")
     return build_campaign(config, project, where=" + ".join(names))

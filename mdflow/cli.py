@@ -66,7 +66,7 @@ def prepare_snakemake(argv: list):
         "--workflow-profile", "none",
         *argv,
     ]
-    parser, args = snakemake.cli.parse_args(snakemake_argv)
+    parser, args = _parse_quietly(snakemake_argv)
     if not args.configfile and profile.site.get("configfile"):
         args.configfile = [Path(profile.site["configfile"])]
     try:
@@ -74,11 +74,25 @@ def prepare_snakemake(argv: list):
     except ValueError as error:
         raise MdflowError(f"--config: {error}") from None
     campaign = load_campaign(project, list(args.configfile or []), overrides)
+    print(f"mdflow: profile {profile.name!r} ({profile.scheduler}) from {profile.path}", file=sys.stderr)
     args.config = list(args.config or []) + [
         f"site_name={profile.name}",
         f"site_workdir={profile.site.get('workdir', 'scratch')}",
     ]
     return parser, args, profile, campaign
+
+
+def _parse_quietly(snakemake_argv: list):
+    """Snakemake's parse_args, minus its 'Using profile …' line (mdflow names the profile itself)."""
+    import snakemake.cli
+
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            return snakemake.cli.parse_args(snakemake_argv)
+    finally:
+        noise = "for setting default command line arguments."
+        sys.stderr.write("".join(line for line in captured.getvalue().splitlines(True) if noise not in line))
 
 
 def run_snakemake(argv: list) -> int:

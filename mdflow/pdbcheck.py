@@ -1,5 +1,6 @@
 """A fast structural sanity check of a PDB file, so a broken structure is rejected before any job runs."""
 
+import math
 from pathlib import Path
 
 from mdflow.errors import MdflowError
@@ -22,7 +23,8 @@ def check_pdb(path: Path, display: str | None = None) -> int:
             continue
         fields = [line[a:b] for a, b in COORDINATE_COLUMNS]
         try:
-            [float(f) for f in fields]
+            if not all(math.isfinite(float(f)) for f in fields):
+                raise ValueError
         except ValueError:
             shown = line[30:54] if len(line) > 30 else line
             raise MdflowError(

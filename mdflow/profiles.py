@@ -48,12 +48,14 @@ def search_path(project: Path) -> list[Path]:
     return dirs
 
 
-def find_profile_dir(name: str, project: Path, exclude: Path | None = None) -> Path:
+def find_profile_dir(name: str, project: Path, exclude=()) -> Path:
+    """The first directory on the search path holding `name`, skipping those in `exclude` (so a
+    project's `local` can extend the shipped `local`)."""
     if "/" in name and (project / name).is_dir() and (project / name / SITE_FILE).exists():
         return (project / name).resolve()
     for directory in search_path(project):
         candidate = directory / name
-        if candidate.is_dir() and (candidate / SITE_FILE).exists() and candidate.resolve() != exclude:
+        if candidate.is_dir() and (candidate / SITE_FILE).exists() and candidate.resolve() not in exclude:
             return candidate.resolve()
     searched = ", ".join(str(d) for d in search_path(project))
     raise MdflowError(f"unknown profile {name!r}: no {name}/{SITE_FILE} in {searched}")
@@ -76,17 +78,24 @@ def load_profile(name: str, project: Path) -> Profile:
     chain, site, options = [], {}, {}
     directory = find_profile_dir(name, project)
     while directory is not None:
-        if directory in chain:
-            raise MdflowError(f"{directory / SITE_FILE}: 'extends' forms a cycle")
         chain.append(directory)
         own_site = read_yaml(directory / SITE_FILE)
         check_site(own_site, directory / SITE_FILE)
         own_options = read_yaml(directory / SNAKEMAKE_FILE) if (directory / SNAKEMAKE_FILE).exists() else {}
         site, options = merge(own_site, site), merge(own_options, options)
         parent = own_site.get("extends")
-        directory = find_profile_dir(parent, project, exclude=directory) if parent else None
+        directory = _find_parent(parent, project, chain) if parent else None
     site.pop("extends", None)
     return Profile(name=name, path=chain[0], site=site, snakemake=options, chain=chain)
+
+
+def _find_parent(parent: str, project: Path, chain: list) -> Path:
+    try:
+        return find_profile_dir(parent, project, exclude=chain)
+    except MdflowError:
+        if parent in [d.name for d in chain]:
+            raise MdflowError(f"{chain[-1] / SITE_FILE}: 'extends: {parent}' forms a cycle") from None
+        raise
 
 
 def materialize(profile: Profile, project: Path) -> Path:

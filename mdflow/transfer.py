@@ -36,9 +36,15 @@ def read_manifest(manifest_path) -> dict:
 def push(files, destination_dir, manifest_path) -> dict:
     """Copy `files` into `destination_dir` atomically, then write the manifest of the copies."""
     destination_dir = Path(destination_dir)
+    sources = [Path(f) for f in files]
+    names = [s.name for s in sources]
+    if len(set(names)) != len(names):
+        raise MdflowError(f"push: two files share a name in {names}; staged files must have distinct names")
     staged = []
-    for source in map(Path, files):
+    for source in sources:
         target = destination_dir / source.name
+        if not source.is_file():
+            raise MdflowError(f"push: {source} does not exist")
         atomic_copy(source, target, expected_sha256=sha256_file(source))
         staged.append(target)
     return write_manifest(manifest_path, staged)
@@ -47,7 +53,7 @@ def push(files, destination_dir, manifest_path) -> dict:
 def expected_sha256(manifest: dict, manifest_path, name: str) -> str:
     try:
         return manifest["files"][name]["sha256"]
-    except KeyError:
+    except (KeyError, TypeError):
         raise MdflowError(f"{manifest_path}: has no entry for {name!r}") from None
 
 
@@ -69,7 +75,7 @@ def verify(manifest_path, files) -> None:
 def pull(manifest_path, sources, destinations) -> None:
     """Copy each source to its destination, refusing any copy that does not match the manifest."""
     manifest = read_manifest(manifest_path)
-    for source, destination in zip(map(Path, sources), map(Path, destinations)):
+    for source, destination in zip(map(Path, sources), map(Path, destinations), strict=True):
         expected = expected_sha256(manifest, manifest_path, source.name)
         try:
             atomic_copy(source, destination, expected_sha256=expected)

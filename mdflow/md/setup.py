@@ -15,8 +15,6 @@ from mdflow.io_atomic import atomic_write_text
 from mdflow.md.forcefields import FORCEFIELDS, forcefield_files
 from mdflow.md.platforms import choose_platform
 
-# PDBFixer.removeHeterogens() would delete capping groups too, after which no ALA template matches.
-CAP_RESIDUES = {"ACE", "NME", "NH2", "NMA"}
 WATER_RESIDUES = {"HOH", "WAT", "H2O", "TIP3", "SOL"}
 
 
@@ -34,19 +32,19 @@ def fix_structure(structure: Path, ph: float):
     fixer.missingResidues = {}  # never invent terminal or loop residues the user did not model
     fixer.findNonstandardResidues()
     fixer.replaceNonstandardResidues()
-    _remove_foreign_heterogens(fixer)
+    _remove_crystal_water(fixer)
     fixer.findMissingAtoms()
     fixer.addMissingAtoms()
     fixer.addMissingHydrogens(ph)
     return fixer.topology, fixer.positions
 
 
-def _remove_foreign_heterogens(fixer) -> None:
-    from pdbfixer.pdbfixer import proteinResidues, dnaResidues, rnaResidues
-
-    keep = set(proteinResidues) | set(dnaResidues) | set(rnaResidues) | CAP_RESIDUES
+def _remove_crystal_water(fixer) -> None:
+    """Crystal water goes (explicit systems are solvated afresh). Other heterogens stay, so a ligand
+    the force field cannot parameterize is reported instead of silently dropped; we do not use
+    PDBFixer.removeHeterogens(), which would also delete ACE/NME caps."""
     modeller = app.Modeller(fixer.topology, fixer.positions)
-    doomed = [r for r in modeller.topology.residues() if r.name not in keep]
+    doomed = [r for r in modeller.topology.residues() if r.name in WATER_RESIDUES]
     if doomed:
         modeller.delete(doomed)
         fixer.topology, fixer.positions = modeller.topology, modeller.positions
@@ -77,7 +75,7 @@ def build_system(topology, positions, forcefield: str, solvent: str, padding_nm:
                 modeller.topology, nonbondedMethod=app.NoCutoff, constraints=app.HBonds
             )
     except ValueError as exc:  # "No template found for residue ..." and friends
-        first_line = str(exc).splitlines()[0]
+        first_line = str(exc).splitlines()[0].split(".  ")[0]
         raise MdflowError(
             f"{structure}: force field {forcefield!r} cannot parameterize it: {first_line}"
         ) from None
