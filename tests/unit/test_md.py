@@ -1,0 +1,158 @@
+"""The science modules on real (tiny) systems: setup, restartable segments, analysis, report."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from golden import assert_golden
+from mdflow.errors import MdflowError
+from mdflow.md.report import render_report
+from mdflow.md.setup import prepare
+from mdflow.md.simulate import EXIT_INTERRUPTED, SegmentSpec, derive_seed, run_segment
+
+REPO = Path(__file__).resolve().parents[2]
+ALANINE = REPO / "resources/alanine-dipeptide.pdb"
+
+
+def _prepare(out: Path, structure=ALANINE, forcefield="amber99sbildn", solvent="implicit"):
+    out.mkdir(parents=True, exist_ok=True)
+    return prepare(structure, forcefield, solvent, 7.0, 1.0, 0.1, 100, "CPU", 1,
+                   out / "system.xml", out / "topology.pdb", out / "minimized.xml", out / "setup.json")
+
+
+@pytest.fixture(scope="module")
+def alanine(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("alanine")
+    _prepare(out)
+    return out
+
+
+def _spec(setup: Path, out: Path, steps=400, segment=0, start=None) -> SegmentSpec:
+    return SegmentSpec(
+        system_xml=str(setup / "system.xml"), start_state_xml=str(start or setup / "minimized.xml"),
+        topology_pdb=str(setup / "topology.pdb"), out_dcd=str(out / "seg.dcd"), out_csv=str(out / "seg.csv"),
+        out_state=str(out / "seg.state.xml"), temperature_k=300.0, friction_per_ps=1.0, timestep_fs=2.0,
+        steps=steps, report_interval=10, checkpoint_interval=50, seed=7, replica=0, segment=segment,
+        platform="CPU", cpu_threads=1,
+    )
+
+
+def test_setup_caps_hydrogens_and_minimizes(alanine):
+    summary = json.loads((alanine / "setup.json").read_text())
+    assert summary["atoms"] == 22 and summary["residues"] == 3  # ACE-ALA-NME with hydrogens
+    assert summary["potential_after_kj_mol"] < summary["potential_before_kj_mol"]
+    assert summary["box_nm"] is None
+
+
+def test_setup_explicit_solvent_builds_a_periodic_box(tmp_path):
+    summary = _prepare(tmp_path, forcefield="amber14", solvent="explicit")
+    assert summary["atoms"] > 500 and min(summary["box_nm"]) >= 2.0
+    assert "CRYST1" in (tmp_path / "topology.pdb").read_text()
+
+
+def test_setup_unknown_residue_is_a_clear_error(tmp_path):
+    bad = tmp_path / "xyz.pdb"
+    bad.write_text(ALANINE.read_text().replace("ALA A   2", "XYZ A   2"))
+    with pytest.raises(MdflowError, match=r"xyz.pdb: force field 'amber99sbildn' cannot parameterize it: No template found for residue \d+ \(XYZ\)"):
+        _prepare(tmp_path / "out", structure=bad)
+
+
+def test_derived_seeds_are_stable_distinct_and_nonzero():
+    seeds = {derive_seed(7, r, k) for r in range(5) for k in range(5)}
+    assert len(seeds) == 25 and 0 not in seeds
+    assert derive_seed(7, 1, 2) == derive_seed(7, 1, 2)
+
+
+def test_segment_outputs_and_bitwise_reproducibility(alanine, tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    for out in (first, second):
+        out.mkdir()
+        summary = run_segment(_spec(alanine, out), log=lambda *_: None)
+    assert summary["resumed_from_step"] is None and summary["platform"] == "CPU"
+    rows = (first / "seg.csv").read_text().splitlines()
+    assert len(rows) == 41 and rows[1].startswith("10,0.020000,")
+    for name in ("seg.dcd", "seg.csv", "seg.state.xml"):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    assert not (first / "seg.partial").exists()
+
+
+def test_next_segment_continues_time_and_state(alanine, tmp_path):
+    run_segment(_spec(alanine, tmp_path, steps=100), log=lambda *_: None)
+    nxt = tmp_path / "next"
+    nxt.mkdir()
+    run_segment(_spec(alanine, nxt, steps=100, segment=1, start=tmp_path / "seg.state.xml"), log=lambda *_: None)
+    steps = [int(r.split(",")[0]) for r in (nxt / "seg.csv").read_text().splitlines()[1:]]
+    assert steps == list(range(110, 201, 10))
+
+
+def _run_in_subprocess(spec: SegmentSpec) -> subprocess.Popen:
+    code = ("import sys, json; from mdflow.md.simulate import SegmentSpec, run_segment; "
+            "run_segment(SegmentSpec(**json.loads(sys.argv[1])))")
+    return subprocess.Popen([sys.executable, "-c", code, json.dumps(spec.__dict__)],
+                            env={**os.environ, "OPENMM_CPU_THREADS": "1"}, stdout=subprocess.PIPE, text=True)
+
+
+def _wait_for_checkpoint(spec: SegmentSpec, process, at_least: int) -> int:
+    progress = spec.partial_dir / "progress.json"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if progress.exists() and json.loads(progress.read_text())["steps"] >= at_least:
+            return json.loads(progress.read_text())["steps"]
+        assert process.poll() is None, "segment finished before it could be interrupted"
+        time.sleep(0.01)
+    raise AssertionError("no checkpoint appeared")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_interrupted_segment_resumes_to_the_same_bits(alanine, tmp_path, sig):
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    run_segment(_spec(alanine, reference, steps=20000), log=lambda *_: None)
+
+    interrupted = tmp_path / "interrupted"
+    interrupted.mkdir()
+    spec = _spec(alanine, interrupted, steps=20000)
+    process = _run_in_subprocess(spec)
+    _wait_for_checkpoint(spec, process, 200)
+    process.send_signal(sig)
+    code = process.wait()
+    assert code == (EXIT_INTERRUPTED if sig == signal.SIGTERM else -signal.SIGKILL)
+    assert not Path(spec.out_dcd).exists()
+    checkpointed = json.loads((spec.partial_dir / "progress.json").read_text())["steps"]
+
+    messages = []
+    summary = run_segment(spec, log=messages.append)
+    assert summary["resumed_from_step"] == checkpointed and 200 <= checkpointed < 20000
+    assert f"from checkpoint at step {checkpointed}" in messages[0]
+    for name in ("seg.dcd", "seg.csv", "seg.state.xml"):
+        assert (interrupted / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+def test_partial_from_different_parameters_is_not_resumed(alanine, tmp_path):
+    spec = _spec(alanine, tmp_path, steps=20000)
+    process = _run_in_subprocess(spec)
+    _wait_for_checkpoint(spec, process, 100)
+    process.kill()
+    process.wait()
+    changed = SegmentSpec(**{**spec.__dict__, "temperature_k": 310.0, "steps": 100})
+    assert run_segment(changed, log=lambda *_: None)["resumed_from_step"] is None
+
+
+def test_report_renders_table_and_plots():
+    rows = [
+        {"name": "ala", "structure": "resources/ala.pdb", "forcefield": "amber14", "solvent": "explicit",
+         "temperature_k": 300.0, "replicas": 2, "length_ps": 20.0, "segments": 2, "atoms": 1281,
+         "overall": {"rmsd_nm": 0.0512, "rg_nm": 0.2981, "temperature_k": 299.4, "potential_kj_mol": -1.0}},
+        {"name": "v<1>", "structure": "resources/v.pdb", "forcefield": "amber99sbildn", "solvent": "implicit",
+         "temperature_k": 310.0, "replicas": 1, "length_ps": 10.0, "segments": 2, "atoms": 596,
+         "overall": {"rmsd_nm": 0.1, "rg_nm": 0.99, "temperature_k": 305.0, "potential_kj_mol": -2.0}},
+    ]
+    html = render_report(rows)
+    assert "v&lt;1&gt;" in html and "<1>" not in html  # names are escaped
+    assert_golden("report.html", html)
