@@ -1,0 +1,194 @@
+"""Slurm adapter: #SBATCH directives, sbatch/squeue/scontrol/sacct/scancel.
+
+Status per poll: ONE `squeue` for all of this run's jobs on the site. Jobs that have left the queue
+(or show a terminal state) are resolved once each: one `sacct` for all of them when accounting
+works, else `scontrol show job` per finished job (Slurm keeps them for MinJobAge).
+"""
+
+import re
+import shutil
+
+from mdflow.executors.adapter import (
+    FAILED, FATAL, LIMIT, QUEUED, RUNNING, SUCCESS, TRANSIENT, UNKNOWN,
+    JobRequest, JobStatus, format_walltime,
+)
+
+NAME = "slurm"
+TEMPLATE = "slurm.sh.j2"
+
+ACTIVE = {"PENDING": QUEUED, "CONFIGURING": QUEUED, "REQUEUED": QUEUED, "REQUEUE_HOLD": QUEUED,
+          "REQUEUE_FED": QUEUED, "RESV_DEL_HOLD": QUEUED, "SUSPENDED": RUNNING, "STOPPED": RUNNING,
+          "RUNNING": RUNNING, "COMPLETING": RUNNING, "SIGNALING": RUNNING, "STAGE_OUT": RUNNING,
+          "RESIZING": RUNNING}
+TERMINAL_FAILED = {"FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL",
+                   "DEADLINE", "OUT_OF_MEMORY", "REVOKED", "SPECIAL_EXIT"}
+
+TRANSIENT_PATTERNS = ("Socket timed out", "temporarily unable to accept job", "Unable to contact slurm controller",
+                      "Connection refused", "Zero Bytes were transmitted", "Slurm is busy")
+LIMIT_PATTERNS = ("QOSMaxSubmitJobPerUserLimit", "AssocMaxSubmitJobLimit", "MaxSubmitJobsPerUser",
+                  "QOSMaxSubmitJobPerAccountLimit", "AssocGrpSubmitJobsLimit")
+
+
+def directives(request: JobRequest) -> list[str]:
+    lines = [f"--job-name={request.name}", f"--time={format_walltime(request.walltime_min)}",
+             f"--nodes={request.nodes}", f"--ntasks={request.tasks}", f"--cpus-per-task={request.cpus_per_task}",
+             f"--output={request.log_path}", f"--chdir={request.workdir}"]
+    if request.queue:
+        lines.append(f"--partition={request.queue}")
+    if request.account:
+        lines.append(f"--account={request.account}")
+    if request.mem_mb:
+        lines.append(f"--mem={request.mem_mb}M")
+    if request.gpus:
+        lines.append(f"--gpus={request.gpus}")
+    lines.extend(request.extra)
+    return lines
+
+
+def submit_argv(script: str) -> list[str]:
+    return ["sbatch", "--parsable", script]
+
+
+def parse_submit(stdout: str) -> str:
+    """`sbatch --parsable` prints `ID` or `ID;cluster`, possibly after warnings."""
+    for line in reversed(stdout.strip().splitlines()):
+        match = re.fullmatch(r"(\d+)(?:;\S+)?", line.strip())
+        if match:
+            return match.group(1)
+    raise ValueError(f"no job id in sbatch output {stdout!r}")
+
+
+def classify_submit_error(text: str) -> str:
+    if any(p in text for p in LIMIT_PATTERNS):
+        return LIMIT
+    if any(p in text for p in TRANSIENT_PATTERNS):
+        return TRANSIENT
+    return FATAL
+
+
+def squeue_argv(ids: list[str]) -> list[str]:
+    return ["squeue", "--noheader", "--format=%i|%T|%r", f"--jobs={','.join(ids)}"]
+
+
+def parse_squeue(returncode: int, stdout: str, stderr: str) -> dict[str, JobStatus]:
+    """Active jobs by id; terminal states shown in the queue are reported as such (exit unknown).
+
+    `squeue -j ONE_ID` exits 1 with 'Invalid job id specified' once the job left the queue: that is
+    a real answer (the job is gone), not a failed query. Any other failure raises RuntimeError.
+    """
+    if returncode != 0:
+        if "Invalid job id specified" in stderr:
+            return {}
+        raise RuntimeError(f"squeue exited {returncode}: {stderr.strip()[:200]}")
+    statuses = {}
+    for line in stdout.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) != 3 or not parts[0]:
+            raise RuntimeError(f"garbled squeue line {line!r}")
+        job_id, state, reason = parts
+        state = state.split()[0]
+        if state in ACTIVE:
+            statuses[job_id] = JobStatus(ACTIVE[state], reason=reason)
+        elif state == "COMPLETED" or state in TERMINAL_FAILED:
+            statuses[job_id] = JobStatus(UNKNOWN, reason=state)  # exit code comes from scontrol/sacct
+        else:
+            raise RuntimeError(f"unknown Slurm state {state!r} in {line!r}")
+    return statuses
+
+
+def sacct_argv(ids: list[str]) -> list[str]:
+    return ["sacct", "--noheader", "--parsable2", "--allocations", "--format=JobIDRaw,State,ExitCode",
+            f"--jobs={','.join(ids)}"]
+
+
+def _terminal(state: str, exit_code: str) -> JobStatus | None:
+    state = state.split()[0]  # 'CANCELLED by 1000'
+    code, _, signal = exit_code.partition(":")
+    if state == "COMPLETED":
+        return JobStatus(SUCCESS, int(code or 0))
+    if state in TERMINAL_FAILED:
+        number = int(code or 0) or (128 + int(signal) if signal and signal != "0" else 1)
+        return JobStatus(FAILED, number, reason=state)
+    if state in ACTIVE:
+        return JobStatus(ACTIVE[state])
+    return None
+
+
+def parse_sacct(stdout: str) -> dict[str, JobStatus]:
+    statuses = {}
+    for line in stdout.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) < 3:
+            continue
+        status = _terminal(parts[1], parts[2])
+        if status is not None and "." not in parts[0]:
+            statuses[parts[0]] = status
+    return statuses
+
+
+def scontrol_argv(job_id: str) -> list[str]:
+    return ["scontrol", "--oneliner", "show", "job", job_id]
+
+
+def parse_scontrol(stdout: str) -> dict[str, JobStatus]:
+    """`scontrol -o show job` lines: JobId=12 … JobState=COMPLETED Reason=None … ExitCode=0:0 …"""
+    statuses = {}
+    for line in stdout.splitlines():
+        fields = dict(re.findall(r"(\w+)=(\S*)", line))
+        if "JobId" not in fields or "JobState" not in fields:
+            continue
+        status = _terminal(fields["JobState"], fields.get("ExitCode", "0:0"))
+        if status is not None:
+            statuses[fields["JobId"]] = status
+    return statuses
+
+
+def poll(ids: list[str], run, jobs: dict, state: dict) -> dict[str, JobStatus]:
+    """Status of `ids`; `run(argv)` runs a command and returns a CompletedProcess; `jobs[id]` holds
+    what the executor knows of each job (e.g. 'log_path'); `state` is this adapter's cache.
+
+    Ids missing from the result are undecided (still waiting). Raises RuntimeError when the
+    scheduler gave no usable answer (the caller retries later, never fails a job on it).
+    """
+    if not ids:
+        return {}
+    answer = run(squeue_argv(ids))
+    statuses = parse_squeue(answer.returncode, answer.stdout, answer.stderr)
+    gone = [i for i in ids if i not in statuses or statuses[i].state == UNKNOWN]
+    if not gone:
+        return statuses
+    if "accounting" not in state:
+        state["accounting"] = shutil.which("sacct") is not None and has_accounting(run)
+    if state["accounting"]:
+        answer = run(sacct_argv(gone))
+        if answer.returncode != 0:
+            raise RuntimeError(f"sacct exited {answer.returncode}: {answer.stderr.strip()[:200]}")
+        statuses.update(parse_sacct(answer.stdout))
+    else:
+        for job_id in gone:
+            answer = run(scontrol_argv(job_id))
+            if answer.returncode == 0:
+                statuses.update(parse_scontrol(answer.stdout))
+            elif "Invalid job id" not in answer.stderr:
+                raise RuntimeError(f"scontrol exited {answer.returncode}: {answer.stderr.strip()[:200]}")
+    return statuses
+
+
+def has_accounting(run) -> bool:
+    """Without slurmdbd `sacct` fails (or hangs, with some plugins): ask scontrol for the storage type."""
+    answer = run(["scontrol", "show", "config"])
+    match = re.search(r"AccountingStorageType\s*=\s*(\S+)", answer.stdout)
+    return answer.returncode == 0 and bool(match) and match.group(1) != "accounting_storage/none"
+
+
+def cancel_argv(ids: list[str]) -> list[str]:
+    return ["scancel", *ids]
+
+
+def count_user_jobs_argv(user: str, queue: str | None) -> list[str]:
+    argv = ["squeue", "--noheader", "--format=%i", f"--user={user}", "--states=PENDING,RUNNING,CONFIGURING"]
+    return argv + ([f"--partition={queue}"] if queue else [])
+
+
+def find_by_name_argv(name: str, user: str) -> list[str]:
+    return ["squeue", "--noheader", "--format=%i", f"--name={name}", f"--user={user}"]
