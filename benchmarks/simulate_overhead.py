@@ -30,15 +30,17 @@ While the loops run, mdflow's `_write_frame` and `_save_checkpoint` and the bare
 `perf_counter` pair per call, ~1 us against milliseconds of work) so the report can say where
 the loop time goes besides stepping (the `io s` column: loop time spent in getState, frame and
 energy writes and checkpoints; the rest of the loop is integrator.step, the same work on both
-sides, so a difference there is machine noise); `--no-breakdown` turns that off. Both sides compute the same
-trajectory (same seed, same start), which the script checks via the final potential energy.
+sides, so a difference there is machine noise); `--no-breakdown` turns that off. Both sides
+compute the same trajectory (same seed, same start), which the script checks via the final
+potential energy.
 
-Defaults: villin headpiece (amber99sbildn, OBC implicit solvent, ~580 atoms), 2000 steps (4 ps),
+Defaults: villin headpiece (amber99sbildn, OBC implicit solvent, 596 atoms), 1500 steps (3 ps),
 report every 500, checkpoint every 1000 (config.yaml's campaign settings: a frame per 1 ps, a
 checkpoint per 2 ps), 2 repeats, CPU platform, 1 thread, 100 minimization steps in setup. On a
-2-core machine at 1 thread villin runs ~12-13 ns/day, so one 2000-step run takes ~27 s and the
-whole benchmark (setup included) takes under 2 minutes. Run-to-run noise on such a machine is
-several percent, larger than mdflow's overhead for villin; use more --repeats to tighten it.
+2-core machine at 1 thread villin runs ~10-13 ns/day, so one 1500-step run takes 20-26 s and
+the whole benchmark (setup ~10 s included) takes 1.5-2 minutes (2000 steps took 2m06-2m14 there).
+Run-to-run noise on such a machine is several percent (up to ~20% between consecutive identical
+runs was seen), larger than mdflow's overhead for villin; use more --repeats to tighten it.
 For the explicit-solvent case use `--system ala-water`; `--system ala-implicit` is tiny (22 atoms)
 and therefore the worst case for fixed per-report costs.
 
@@ -71,7 +73,7 @@ SEED = 13
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--system", choices=sorted(SYSTEMS), default="villin")
-    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--report-interval", type=int, default=500)
     p.add_argument("--checkpoint-interval", type=int, default=1000)
     p.add_argument("--repeats", type=int, default=2)
@@ -151,7 +153,7 @@ def run_bare(args, files, out: Path) -> dict:
     else:
         simulation.step(args.steps)
     t2 = time.perf_counter()
-    dcd._out.close()
+    dcd._out.close()  # DCDReporter has no close() in OpenMM 8; it closes in __del__
     csv_handle.close()
     t3 = time.perf_counter()
     last = (out / "energies.csv").read_text().splitlines()[-1].split(",")
@@ -166,8 +168,8 @@ def run_bare(args, files, out: Path) -> dict:
 class _Timed:
     """Temporarily replace `owner.name` (a module function or class method) with a timed wrapper."""
 
-    def __init__(self, module, name):
-        self.module, self.name, self.original = module, name, getattr(module, name)
+    def __init__(self, owner, name):
+        self.owner, self.name, self.original = owner, name, getattr(owner, name)
         self.total = 0.0
         self.calls = 0
 
@@ -180,11 +182,11 @@ class _Timed:
                 self.total += time.perf_counter() - start
                 self.calls += 1
 
-        setattr(self.module, self.name, wrapper)
+        setattr(self.owner, self.name, wrapper)
         return self
 
     def __exit__(self, *exc):
-        setattr(self.module, self.name, self.original)
+        setattr(self.owner, self.name, self.original)
 
 
 def run_mdflow(args, files, out: Path) -> dict:
@@ -232,13 +234,13 @@ def main(argv=None) -> int:
     os.environ.setdefault("OPENMM_CPU_THREADS", str(args.threads))
     import openmm
 
-    with contextlib_dir(args.workdir) as work:
+    with _WorkDir(args.workdir) as work:
         t = time.perf_counter()
         prepared = prepare(args, work)
         summary = prepared["summary"]
         print(f"system {args.system}: {summary['atoms']} atoms, {summary['forcefield']} "
               f"{summary['solvent']}; setup {time.perf_counter() - t:.1f} s")
-        print(f"OpenMM {openmm.__version__}, platform {args.platform}, threads {args.threads}; "
+        print(f"OpenMM {openmm.__version__}, platform {summary['platform']}, threads {args.threads}; "
               f"{args.steps} steps x {TIMESTEP_FS} fs = {args.steps * TIMESTEP_FS / 1000:g} ps, "
               f"report every {args.report_interval}, checkpoint every {args.checkpoint_interval}, "
               f"{args.repeats} interleaved repeats")
@@ -289,7 +291,7 @@ def main(argv=None) -> int:
     return 0
 
 
-class contextlib_dir:
+class _WorkDir:
     """A temp dir that is deleted afterwards, or `path` (kept) when given."""
 
     def __init__(self, path):

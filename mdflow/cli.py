@@ -1,6 +1,7 @@
 """`mdflow`: resolve the profile, validate the campaign, then run Snakemake in-process.
 
     mdflow [--profile NAME] [SNAKEMAKE OPTIONS/TARGETS]   run the campaign (default profile: local)
+    mdflow --dry-run [--scripts DIR] [...]                  what would run and be submitted (+ batch scripts)
     mdflow dag [-o FILE] [--profile NAME] [...]             write the job DAG as DOT (and SVG with Graphviz)
     mdflow profiles list                                    the profiles mdflow can find
 
@@ -20,6 +21,7 @@ from pathlib import Path
 from mdflow.campaign import load_campaign
 from mdflow.controller_lock import controller_lock
 from mdflow.errors import MdflowError
+from mdflow.executors.site import SITE_ENV, current_site
 from mdflow.paths import SNAKEFILE
 
 USAGE = __doc__.split("\n\n")[1]
@@ -52,6 +54,7 @@ def prepare_snakemake(argv: list):
     from mdflow.profiles import load_profile, materialize
 
     profile_name, argv = pop_option(argv, "--profile", default=DEFAULT_PROFILE)
+    scripts_dir, argv = pop_option(argv, "--scripts")
     directory, argv = pop_option(argv, "--directory", "-d")
     if directory:
         if not Path(directory).is_dir():
@@ -59,10 +62,13 @@ def prepare_snakemake(argv: list):
         os.chdir(directory)
     project = Path.cwd()
     profile = load_profile(profile_name, project)
+    materialized = materialize(profile, project)
+    os.environ[SITE_ENV] = str(materialized)
+    register_executor()
     snakemake_argv = [
         "--snakefile", str(SNAKEFILE),
         "--directory", str(project),
-        "--profile", str(materialize(profile, project)),
+        "--profile", str(materialized),
         "--workflow-profile", "none",
         *argv,
     ]
@@ -79,7 +85,19 @@ def prepare_snakemake(argv: list):
         f"site_name={profile.name}",
         f"site_workdir={profile.site.get('workdir', 'scratch')}",
     ]
+    if scripts_dir and not args.dryrun:
+        raise MdflowError("--scripts DIR only goes with --dry-run")
+    args.mdflow_scripts_dir = scripts_dir
     return parser, args, profile, campaign
+
+
+def register_executor() -> None:
+    """Make `executor: mdflow` known to Snakemake (an editable flat install is not discovered)."""
+    from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry
+
+    from mdflow.executors import plugin
+
+    ExecutorPluginRegistry().register_plugin("mdflow", plugin)
 
 
 def _parse_quietly(snakemake_argv: list):
@@ -100,9 +118,16 @@ def run_snakemake(argv: list) -> int:
 
     parser, args, profile, campaign = prepare_snakemake(argv)
     read_only = args.dryrun or args.dag or args.rulegraph or args.summary or args.list_target_rules
+    problems = []
+    if args.dryrun and profile.scheduler != "local":
+        from mdflow.executors import dryrun
+
+        problems = dryrun.install(current_site(), args.mdflow_scripts_dir, Path.cwd())
     lock = contextlib.nullcontext() if read_only else controller_lock(Path.cwd())
     with lock:
         success = snakemake.cli.args_to_api(args, parser)
+    if problems:
+        raise MdflowError(f"{len(problems)} job(s) could not be submitted; first: {problems[0]}")
     return 0 if success else 1
 
 

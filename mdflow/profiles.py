@@ -11,20 +11,14 @@ from pathlib import Path
 
 import yaml
 
-from mdflow.campaign import merge, read_yaml
+from mdflow.campaign import merge, read_yaml, validate
 from mdflow.errors import MdflowError
-from mdflow.paths import SHIPPED_PROFILES
+from mdflow.paths import SCHEMA_DIR, SHIPPED_PROFILES
 
 SNAKEMAKE_FILE = "config.v9+.yaml"
 SITE_FILE = "mdflow.yaml"
 SCHEDULERS = ("local", "slurm", "pbs", "cobalt")
-SITE_KEYS = {
-    "description": str,
-    "extends": str,
-    "scheduler": str,
-    "workdir": str,
-    "configfile": str,
-}
+JOB_TEMPLATE = "job.sh.j2"
 
 
 @dataclass
@@ -61,16 +55,22 @@ def find_profile_dir(name: str, project: Path, exclude=()) -> Path:
     raise MdflowError(f"unknown profile {name!r}: no {name}/{SITE_FILE} in {searched}")
 
 
+def site_schema() -> dict:
+    return yaml.safe_load((SCHEMA_DIR / "profile.schema.yaml").read_text())
+
+
 def check_site(site: dict, source: Path) -> None:
-    for key, value in site.items():
-        if key not in SITE_KEYS:
-            raise MdflowError(f"{source}: unknown key {key!r} (known keys: {', '.join(sorted(SITE_KEYS))})")
-        if not isinstance(value, SITE_KEYS[key]):
-            raise MdflowError(f"{source}, key {key!r}: {value!r} should be a {SITE_KEYS[key].__name__}")
-    if "scheduler" in site and site["scheduler"] not in SCHEDULERS:
-        raise MdflowError(
-            f"{source}, key 'scheduler': {site['scheduler']!r} is not supported; expected one of: {', '.join(SCHEDULERS)}"
-        )
+    """Unknown keys, wrong types, unknown scheduler: one clear line naming the file."""
+    validate(site, site_schema(), str(source))
+    for name, spec in (site.get("queues") or {}).items():
+        wall = (spec or {}).get("max_walltime")
+        if wall is not None:
+            from mdflow.executors.adapter import parse_walltime
+
+            try:
+                parse_walltime(wall)
+            except ValueError:
+                raise MdflowError(f"{source}, key 'queues.{name}.max_walltime': {wall!r} is not minutes or HH:MM:SS") from None
 
 
 def load_profile(name: str, project: Path) -> Profile:
@@ -99,8 +99,15 @@ def _find_parent(parent: str, project: Path, chain: list) -> Path:
 
 
 def materialize(profile: Profile, project: Path) -> Path:
-    """Write the merged Snakemake options where Snakemake's --profile can read them."""
+    """Write the merged profile where Snakemake's --profile (config.v9+.yaml) and mdflow's executor
+    (mdflow.yaml, job.sh.j2 from the most derived profile that has one) read it."""
     target = project / ".mdflow" / "profiles" / profile.name.replace("/", "__")
     target.mkdir(parents=True, exist_ok=True)
     (target / SNAKEMAKE_FILE).write_text(yaml.safe_dump(profile.snakemake, sort_keys=True))
+    site = {**profile.site, "name": profile.name, "scheduler": profile.scheduler}
+    (target / SITE_FILE).write_text(yaml.safe_dump(site, sort_keys=True))
+    template = next((d / JOB_TEMPLATE for d in profile.chain if (d / JOB_TEMPLATE).exists()), None)
+    (target / JOB_TEMPLATE).unlink(missing_ok=True)
+    if template is not None:
+        (target / JOB_TEMPLATE).write_text(template.read_text())
     return target

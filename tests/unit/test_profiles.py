@@ -196,11 +196,11 @@ def test_unknown_key_names_key_and_file(project):
 
 def test_unknown_key_in_parent_names_parent_file(project):
     profiles = project / "profiles"
-    make_profile(profiles, "parent", {"scheduler": "slurm", "queue": "gpu"})
+    make_profile(profiles, "parent", {"scheduler": "slurm", "qeue": "gpu"})
     make_profile(profiles, "child", {"extends": "parent"})
     with pytest.raises(MdflowError) as info:
         load_profile("child", project)
-    assert "'queue'" in str(info.value)
+    assert "'qeue'" in str(info.value)
     assert str(profiles / "parent" / SITE_FILE) in str(info.value)
 
 

@@ -1,0 +1,128 @@
+"""Pure rendering: job resources + site -> JobRequest -> batch script text.
+
+Templates use jinja2 block inheritance: base.sh.j2 -> <scheduler>.sh.j2 -> optionally `job.sh.j2`
+in the profile directory (which `{% extends "<scheduler>.sh.j2" %}` and overrides blocks).
+"""
+
+import re
+import shlex
+from pathlib import Path
+
+import jinja2
+
+from mdflow.errors import MdflowError
+from mdflow.executors.adapter import JobRequest, format_walltime, parse_walltime
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+PROFILE_TEMPLATE = "job.sh.j2"
+
+
+def sanitize_job_name(rule: str, wildcards: dict, limit: int = 120) -> str:
+    """`rule.key=value...` reduced to [A-Za-z0-9_.-]; schedulers and file systems accept it."""
+    parts = [rule] + [f"{value}" for value in wildcards.values()]
+    name = ".".join(re.sub(r"[^A-Za-z0-9_-]+", "-", str(p)).strip("-") or "x" for p in parts)
+    return name[:limit]
+
+
+def queue_limits(site: dict) -> dict:
+    """{queue: {'max_walltime_min': int|None, 'max_nodes': int|None, 'max_queued': int|None}} in profile order."""
+    limits = {}
+    for name, spec in (site.get("queues") or {}).items():
+        spec = spec or {}
+        wall = spec.get("max_walltime")
+        limits[name] = {
+            "max_walltime_min": parse_walltime(wall) if wall is not None else None,
+            "max_nodes": spec.get("max_nodes"),
+            "max_queued": spec.get("max_queued"),
+        }
+    return limits
+
+
+def _fits(limit: dict, walltime_min: int, nodes: int) -> bool:
+    return ((limit["max_walltime_min"] is None or walltime_min <= limit["max_walltime_min"])
+            and (limit["max_nodes"] is None or nodes <= limit["max_nodes"]))
+
+
+def choose_queue(site: dict, walltime_min: int, nodes: int, requested: str | None, job: str) -> str | None:
+    """The queue a job goes to: the one it asks for (checked), else the site's default queue if it
+    fits, else the first listed queue that fits. Never one whose limits would reject the job."""
+    limits = queue_limits(site)
+    site_name = site.get("name", "this site")
+    if requested:
+        if limits and requested not in limits:
+            raise MdflowError(f"job {job}: queue {requested!r} is not a queue of site {site_name} "
+                              f"(queues: {', '.join(limits)})")
+        if limits and not _fits(limits[requested], walltime_min, nodes):
+            raise MdflowError(f"job {job}: {walltime_min} min on {nodes} node(s) exceeds queue {requested!r} "
+                              f"of site {site_name} ({_describe(requested, limits[requested])})")
+        return requested
+    default = site.get("queue")
+    if not limits:
+        return default
+    order = ([default] if default in limits else []) + [q for q in limits if q != default]
+    for name in order:
+        if _fits(limits[name], walltime_min, nodes):
+            return name
+    described = "; ".join(_describe(n, limits[n]) for n in limits)
+    raise MdflowError(f"job {job}: {walltime_min} min on {nodes} node(s) fits no queue of site {site_name} "
+                      f"({described}); lower the job's runtime/nodes or segment_ps")
+
+
+def _describe(name: str, limit: dict) -> str:
+    wall = format_walltime(limit["max_walltime_min"]) if limit["max_walltime_min"] else "no walltime limit"
+    nodes = f", max {limit['max_nodes']} nodes" if limit["max_nodes"] else ""
+    return f"{name}: max {wall}{nodes}"
+
+
+def build_request(site: dict, rule: str, wildcards: dict, resources: dict, threads: int,
+                  attempt: int, log_dir: str, workdir: str) -> JobRequest:
+    name = sanitize_job_name(rule, wildcards)
+    try:
+        walltime = parse_walltime(resources.get("runtime") or site.get("default_walltime", 60))
+    except ValueError:
+        raise MdflowError(f"job {name}: resource runtime={resources.get('runtime')!r} is not a positive "
+                          f"number of minutes or HH:MM:SS") from None
+    nodes = int(resources.get("nodes") or 1)
+    queue = choose_queue(site, walltime, nodes, resources.get("queue") or resources.get("partition"), name)
+    mem = resources.get("mem_mb")
+    return JobRequest(
+        name=name,
+        queue=queue,
+        walltime_min=walltime,
+        nodes=nodes,
+        tasks=int(resources.get("tasks") or 1),
+        cpus_per_task=int(resources.get("cpus_per_task") or threads or 1),
+        mem_mb=int(mem) if mem else None,
+        gpus=int(resources.get("gpus") or resources.get("gpu") or 0),
+        account=site.get("account"),
+        log_path=f"{log_dir}/{name}.a{attempt}.log",
+        workdir=workdir,
+        extra=tuple(site.get("directives") or ()),
+    )
+
+
+def _environment(profile_dir: Path | None) -> jinja2.Environment:
+    search = [str(profile_dir)] if profile_dir else []
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(search + [str(TEMPLATE_DIR)]),
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
+    )
+    environment.filters["shellquote"] = lambda value: shlex.quote(str(value))
+    return environment
+
+
+def render_script(adapter, request: JobRequest, site: dict, exec_job: str, profile_dir: Path | None = None) -> str:
+    environment = _environment(profile_dir)
+    use_profile = profile_dir is not None and (Path(profile_dir) / PROFILE_TEMPLATE).exists()
+    template = environment.get_template(PROFILE_TEMPLATE if use_profile else adapter.TEMPLATE)
+    return template.render(
+        name=request.name,
+        site_name=site.get("name", ""),
+        scheduler=adapter.NAME,
+        directives=adapter.directives(request),
+        env=site.get("env") or [],
+        workdir=request.workdir,
+        exec_job=exec_job,
+        request=request,
+        launcher=site.get("launcher", ""),
+    )

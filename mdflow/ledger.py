@@ -1,0 +1,92 @@
+"""The job ledger: every batch submission of a project, in sqlite at .mdflow/ledger.sqlite.
+
+A restarted controller reads it to re-attach to jobs the scheduler still runs instead of
+submitting them again (two jobs writing the same outputs corrupt them). One connection per call:
+the executor uses it from Snakemake's main thread and from its status thread.
+"""
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ACTIVE_STATES = ("submitted", "queued", "running")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    site TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    wildcards TEXT NOT NULL,
+    outputs TEXT NOT NULL,
+    scheduler TEXT NOT NULL,
+    state TEXT NOT NULL,
+    exit_code INTEGER,
+    attempt INTEGER NOT NULL,
+    log_path TEXT NOT NULL,
+    submitted REAL NOT NULL,
+    updated REAL NOT NULL,
+    PRIMARY KEY (site, external_id)
+);
+CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs (site, name);
+"""
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    site: str
+    external_id: str
+    name: str
+    rule: str
+    wildcards: dict
+    outputs: list
+    scheduler: str
+    state: str
+    exit_code: int | None
+    attempt: int
+    log_path: str
+    submitted: float
+    updated: float
+
+
+class Ledger:
+    def __init__(self, path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.executescript(SCHEMA)
+
+    def _connect(self):
+        return sqlite3.connect(self.path, timeout=60)
+
+    def record_submission(self, site, external_id, name, rule, wildcards, outputs, scheduler, attempt, log_path):
+        now = time.time()
+        with self._connect() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (site, external_id, name, rule, json.dumps(wildcards, sort_keys=True), json.dumps(list(outputs)),
+                 scheduler, "submitted", None, attempt, log_path, now, now),
+            )
+
+    def update(self, site, external_id, state, exit_code=None):
+        with self._connect() as db:
+            db.execute("UPDATE jobs SET state=?, exit_code=?, updated=? WHERE site=? AND external_id=?",
+                       (state, exit_code, time.time(), site, external_id))
+
+    def _select(self, where: str, args: tuple) -> list[LedgerEntry]:
+        with self._connect() as db:
+            rows = db.execute(f"SELECT * FROM jobs WHERE {where} ORDER BY submitted", args).fetchall()
+        return [LedgerEntry(*row[:4], json.loads(row[4]), json.loads(row[5]), *row[6:]) for row in rows]
+
+    def active(self, site) -> list[LedgerEntry]:
+        marks = ",".join("?" * len(ACTIVE_STATES))
+        return self._select(f"site=? AND state IN ({marks})", (site, *ACTIVE_STATES))
+
+    def active_by_name(self, site, name) -> LedgerEntry | None:
+        entries = [e for e in self.active(site) if e.name == name]
+        return entries[-1] if entries else None
+
+    def all(self, site=None) -> list[LedgerEntry]:
+        return self._select("site=?", (site,)) if site else self._select("1=1", ())
