@@ -145,7 +145,9 @@ def run_bare(args, files, out: Path) -> dict:
         csv_handle, args.report_interval, step=True, time=True, potentialEnergy=True,
         kineticEnergy=True, totalEnergy=True, temperature=True, volume=True)
     simulation.reporters.extend([dcd, data])
-    timer = _Timed(app.Simulation, "_generate_reports") if not args.no_breakdown else None
+    # Simulation._generate_reports is private OpenMM API (8.x): skip the breakdown if it is gone.
+    timed = not args.no_breakdown and hasattr(app.Simulation, "_generate_reports")
+    timer = _Timed(app.Simulation, "_generate_reports") if timed else None
     t1 = time.perf_counter()
     if timer is not None:
         with timer:
@@ -280,6 +282,8 @@ def main(argv=None) -> int:
                 loop = statistics.median(r["loop_s"] for r in runs[kind])
                 parts = []
                 for name in names:
+                    if name not in runs[kind][0]:
+                        continue
                     total = statistics.median(r[name][0] for r in runs[kind])
                     calls = runs[kind][0][name][1]
                     parts.append(f"{name} {total * 1000:.1f} ms / {calls} calls "

@@ -83,12 +83,21 @@ def prepare_snakemake(argv: list):
     print(f"mdflow: profile {profile.name!r} ({profile.scheduler}) from {profile.path}", file=sys.stderr)
     args.config = list(args.config or []) + [
         f"site_name={profile.name}",
-        f"site_workdir={profile.site.get('workdir', 'scratch')}",
+        f"site_workdir={site_workdir(profile)}",
     ]
     if scripts_dir and not args.dryrun:
         raise MdflowError("--scripts DIR only goes with --dry-run")
     args.mdflow_scripts_dir = scripts_dir
     return parser, args, profile, campaign
+
+
+def site_workdir(profile) -> str:
+    """The profile's work directory with $VARIABLES expanded (e.g. $SCRATCH on a login node)."""
+    workdir = profile.site.get("workdir", "scratch")
+    expanded = os.path.expandvars(os.path.expanduser(workdir))
+    if "$" in expanded:
+        raise MdflowError(f"profile {profile.name!r}, key 'workdir': {workdir!r} names a variable that is not set here")
+    return expanded
 
 
 def register_executor() -> None:

@@ -21,8 +21,8 @@ def make_project(destination: Path) -> Path:
     return destination
 
 
-def run_mdflow(project: Path, *args, check=False, timeout=600, **kwargs) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OPENMM_CPU_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+def run_mdflow(project: Path, *args, check=False, timeout=600, env_extra=None, **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OPENMM_CPU_THREADS": "1", "PYTHONUNBUFFERED": "1", **(env_extra or {})}
     result = subprocess.run(
         [*MDFLOW, *args], cwd=project, capture_output=True, text=True, timeout=timeout, env=env, **kwargs
     )
@@ -56,3 +56,39 @@ def write_sheet(project: Path, rows: list[dict], name: str = "config/ci_systems.
 @pytest.fixture
 def project(tmp_path) -> Path:
     return make_project(tmp_path / "project")
+
+
+@pytest.fixture(scope="session")
+def slurm() -> str:
+    """A real Slurm on this host (tests/slurm/start_slurm.sh); skip with its reason when impossible."""
+    result = subprocess.run(["bash", str(REPO / "tests/slurm/start_slurm.sh")], capture_output=True, text=True,
+                            timeout=600)
+    if result.returncode != 0:
+        pytest.skip(f"no real Slurm here: {(result.stderr or result.stdout).strip().splitlines()[-1:]}")
+    return "debug"
+
+
+def add_profile(project: Path, name: str, site: str, options: str = "") -> None:
+    directory = project / "profiles" / name
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "mdflow.yaml").write_text(site)
+    if options:
+        (directory / "config.v9+.yaml").write_text(options)
+
+
+def shim_env(tmp_path: Path, names, plan: dict | None = None) -> dict:
+    """PATH with counting/fault-injecting wrappers (tests/shims/shim.py) for `names`."""
+    sys.path.insert(0, str(REPO / "tests/shims"))
+    from shim import install
+
+    bin_dir = install(tmp_path / "shim-bin", names)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "SHIM_LOG": str(tmp_path / "shim.log")}
+    if plan:
+        (tmp_path / "plan.json").write_text(__import__("json").dumps(plan))
+        env["SHIM_PLAN"] = str(tmp_path / "plan.json")
+    return env
+
+
+def shim_calls(tmp_path: Path, name: str) -> list[str]:
+    log = tmp_path / "shim.log"
+    return [line for line in log.read_text().splitlines() if line.split(" ", 1)[0] == name] if log.exists() else []

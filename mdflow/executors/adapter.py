@@ -30,6 +30,7 @@ class JobRequest:
     log_path: str = "job.log"  # stdout+stderr of the batch job
     workdir: str = "."
     extra: tuple = ()          # raw site directives, appended as given
+    select_extra: str = ""     # PBS: appended to the select statement (e.g. "system=polaris")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from snakemake.logging import logger
 
 from mdflow.errors import MdflowError
 from mdflow.executors import adapters
-from mdflow.executors.batch import job_rule, job_wildcards
+from mdflow.executors import plugin
+from mdflow.executors.batch import Executor, job_rule, job_wildcards
 from mdflow.executors.render import build_request, render_script
 
 _installed = {}
@@ -48,7 +49,7 @@ def install(site: dict, scripts_dir: str | None, project: Path) -> list:
             )
             if scripts_dir:
                 path = Path(scripts_dir) / f"{request.name}.sh"
-                path.write_text(render_script(adapter, request, site, remote_command(member),
+                path.write_text(render_script(adapter, request, site, remote_command(self, member),
                                               site.get("profile_dir") and Path(site["profile_dir"])))
                 logger.info(f"    batch script: {path}")
 
@@ -61,9 +62,25 @@ def is_local_rule(job) -> bool:
     return job.rule.norun or job.rule.name in getattr(job.rule.workflow, "_localrules", set())
 
 
-def remote_command(job) -> str:
-    """The inner Snakemake call a batch job runs (as the real executor writes it, less run-specific temp paths)."""
-    targets = ",".join(str(f) for f in job.output)
-    return (f"# runs this job's rule on the allocated node:\n"
-            f"python -m snakemake --snakefile <Snakefile> --target-jobs '{job_rule(job)}:"
-            f"{','.join(f'{k}={v}' for k, v in job_wildcards(job).items())}' --mode remote  # -> {targets}")
+class _CommandOnly(Executor):
+    """mdflow's executor reduced to building the inner command line: no status thread, no ledger."""
+
+    def __init__(self, workflow, logger):  # noqa: super().__init__ would start the status thread
+        self.workflow, self.dag, self.logger = workflow, workflow.dag, logger
+        self.executor_settings = workflow.executor_settings
+        self.snakefile = workflow.main_snakefile
+        self._tmpdir = ".snakemake/tmp.dry-run"
+
+    @property
+    def common_settings(self):
+        return plugin.common_settings
+
+    @property
+    def cores(self):
+        return "all"
+
+
+def remote_command(dryrun_executor, job) -> str:
+    """The inner Snakemake call the real executor would put in this job's script (only the
+    --wait-for-files temp directory differs from run to run)."""
+    return _CommandOnly(dryrun_executor.workflow, dryrun_executor.logger).format_job_exec(job)

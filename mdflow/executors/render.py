@@ -33,6 +33,7 @@ def queue_limits(site: dict) -> dict:
         limits[name] = {
             "max_walltime_min": parse_walltime(wall) if wall is not None else None,
             "max_nodes": spec.get("max_nodes"),
+            "min_nodes": spec.get("min_nodes"),
             "max_queued": spec.get("max_queued"),
         }
     return limits
@@ -40,7 +41,8 @@ def queue_limits(site: dict) -> dict:
 
 def _fits(limit: dict, walltime_min: int, nodes: int) -> bool:
     return ((limit["max_walltime_min"] is None or walltime_min <= limit["max_walltime_min"])
-            and (limit["max_nodes"] is None or nodes <= limit["max_nodes"]))
+            and (limit["max_nodes"] is None or nodes <= limit["max_nodes"])
+            and (limit["min_nodes"] is None or nodes >= limit["min_nodes"]))
 
 
 def choose_queue(site: dict, walltime_min: int, nodes: int, requested: str | None, job: str) -> str | None:
@@ -71,7 +73,8 @@ def choose_queue(site: dict, walltime_min: int, nodes: int, requested: str | Non
 def _describe(name: str, limit: dict) -> str:
     wall = format_walltime(limit["max_walltime_min"]) if limit["max_walltime_min"] else "no walltime limit"
     nodes = f", max {limit['max_nodes']} nodes" if limit["max_nodes"] else ""
-    return f"{name}: max {wall}{nodes}"
+    least = f", min {limit['min_nodes']} nodes" if limit["min_nodes"] else ""
+    return f"{name}: max {wall}{nodes}{least}"
 
 
 def build_request(site: dict, rule: str, wildcards: dict, resources: dict, threads: int,
@@ -98,6 +101,7 @@ def build_request(site: dict, rule: str, wildcards: dict, resources: dict, threa
         log_path=f"{log_dir}/{name}.a{attempt}.log",
         workdir=workdir,
         extra=tuple(site.get("directives") or ()),
+        select_extra=site.get("select_extra", ""),
     )
 
 

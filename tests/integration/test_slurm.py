@@ -1,0 +1,157 @@
+"""The ci campaign through a real Slurm with mdflow's executor, and the faults it must survive."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import MDFLOW, add_profile, make_project, run_mdflow, shim_calls, shim_env
+from mdflow.ledger import Ledger
+
+pytestmark = pytest.mark.campaign
+FAST = "seconds-between-status-checks: 1\nretries: 1\n"
+ONE_SYSTEM = ("name\tstructure\tforcefield\tsolvent\ttemperature_k\treplicas\tlength_ps\tsegment_ps\tseed\n"
+              "ala\tresources/alanine-dipeptide.pdb\tamber99sbildn\timplicit\t300\t1\t0.4\t0.2\t3\n")
+LONG_VILLIN = ("name\tstructure\tforcefield\tsolvent\ttemperature_k\treplicas\tlength_ps\tsegment_ps\tseed\n"
+               "villin\tresources/villin.pdb\tamber99sbildn\timplicit\t300\t1\t4.0\t4.0\t5\n")
+
+
+def slurm_jobs(project: Path) -> list[dict]:
+    """Every job Slurm still remembers (MinJobAge) that ran in `project`."""
+    out = subprocess.run(["scontrol", "--oneliner", "show", "job"], capture_output=True, text=True).stdout
+    jobs = []
+    for line in out.splitlines():
+        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+        if fields.get("WorkDir") == str(project):
+            jobs.append(fields)
+    return jobs
+
+
+def slurm_project(tmp_path, sheet=ONE_SYSTEM, options=FAST, site="extends: slurm\nqueue: debug\n") -> Path:
+    project = make_project(tmp_path / "project")
+    (project / "config/ci_systems.tsv").write_text(sheet)
+    add_profile(project, "testslurm", site, options)
+    return project
+
+
+def start_controller(project: Path, *args, env_extra=None) -> subprocess.Popen:
+    env = {**os.environ, "OPENMM_CPU_THREADS": "1", **(env_extra or {})}
+    return subprocess.Popen([*MDFLOW, "--profile", "testslurm", "--configfile", "config/ci.yaml", *args],
+                            cwd=project, env=env, start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for(predicate, timeout=240, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def running(project: Path, name: str):
+    return [j for j in slurm_jobs(project) if j.get("JobName") == name and j.get("JobState") == "RUNNING"]
+
+
+def test_ci_campaign_through_slurm_with_a_two_line_profile(slurm, tmp_path):
+    project = make_project(tmp_path / "project")
+    add_profile(project, "mycluster", "extends: slurm\nqueue: debug\n")
+    run_mdflow(project, "--profile", "mycluster", "--configfile", "config/ci.yaml", check=True)
+    assert (project / "results/report.html").exists()
+    entries = Ledger(project / ".mdflow/ledger.sqlite").all()
+    names = [e.name for e in entries]
+    assert sorted(names) == sorted(set(names))  # nothing submitted twice
+    assert {e.rule for e in entries} == {"setup", "simulate"}  # push/pull/analyze/report stay local
+    assert len(entries) == 3 + 8 and all(e.state == "success" and e.exit_code == 0 for e in entries)
+    ran = {j["JobName"]: j for j in slurm_jobs(project)}
+    assert set(ran) == set(names) and all(j["Partition"] == "debug" for j in ran.values())
+    script = (project / ".mdflow/jobs/simulate.villin.0.001.a1.sh").read_text()
+    assert "#SBATCH --partition=debug" in script and "--target-jobs 'simulate:system=villin,replica=0,segment=001'" in script
+
+
+def test_killed_controller_reattaches_instead_of_resubmitting(slurm, tmp_path):
+    project = slurm_project(tmp_path, sheet=LONG_VILLIN)
+    controller = start_controller(project)
+    progress = project / "scratch/villin/rep0/seg000.partial/progress.json"
+    wait_for(lambda: progress.exists() and running(project, "simulate.villin.0.000"), what="a running segment")
+    os.killpg(controller.pid, signal.SIGKILL)
+    controller.wait()
+    assert running(project, "simulate.villin.0.000")  # the batch job outlives its controller
+
+    result = run_mdflow(project, "--profile", "testslurm", "--configfile", "config/ci.yaml", check=True)
+    assert "Re-attached to simulate.villin.0.000" in result.stdout + result.stderr
+    simulate_jobs = [j for j in slurm_jobs(project) if j["JobName"] == "simulate.villin.0.000"]
+    assert len(simulate_jobs) == 1 and simulate_jobs[0]["JobState"] == "COMPLETED"
+    steps = [int(r.split(",")[0]) for r in (project / "results/villin/rep0/seg000.csv").read_text().splitlines()[1:]]
+    assert steps == list(range(10, 2001, 10))
+
+
+def test_sigint_cancels_this_runs_jobs(slurm, tmp_path):
+    project = slurm_project(tmp_path, sheet=LONG_VILLIN)
+    controller = start_controller(project)
+    wait_for(lambda: running(project, "simulate.villin.0.000"), what="a running segment")
+    os.kill(controller.pid, signal.SIGINT)
+    controller.wait(timeout=120)
+    wait_for(lambda: all(j["JobState"] in ("CANCELLED", "COMPLETED") for j in slurm_jobs(project)), timeout=30,
+             what="the job to be cancelled")
+    states = {j["JobName"]: j["JobState"] for j in slurm_jobs(project)}
+    assert states["simulate.villin.0.000"] == "CANCELLED"
+    ledger = {e.name: e.state for e in Ledger(project / ".mdflow/ledger.sqlite").all()}
+    assert ledger["simulate.villin.0.000"] == "cancelled"
+
+
+def test_job_killed_by_scheduler_is_retried_and_resumes(slurm, tmp_path):
+    project = slurm_project(tmp_path, sheet=LONG_VILLIN)
+    controller = start_controller(project)
+    progress = project / "scratch/villin/rep0/seg000.partial/progress.json"
+    job = wait_for(lambda: progress.exists() and running(project, "simulate.villin.0.000"), what="a running segment")
+    subprocess.run(["scancel", job[0]["JobId"]], check=True)
+    output, _ = controller.communicate(timeout=400)
+    assert controller.returncode == 0, output
+    attempts = [e for e in Ledger(project / ".mdflow/ledger.sqlite").all() if e.name == "simulate.villin.0.000"]
+    assert [(e.attempt, e.state) for e in attempts] == [(1, "failed"), (2, "success")]
+    log = (project / "logs/simulate/villin/rep0/seg000.log").read_text()
+    assert "from checkpoint at step" in log
+    steps = [int(r.split(",")[0]) for r in (project / "results/villin/rep0/seg000.csv").read_text().splitlines()[1:]]
+    assert steps == list(range(10, 2001, 10))
+
+
+def test_transient_submit_failure_is_retried(slurm, tmp_path):
+    project = slurm_project(tmp_path)
+    env = shim_env(tmp_path, ["sbatch"], {"sbatch": {"fail_calls": [1, 3],
+                                                      "stderr": "sbatch: error: Batch job submission failed: Socket timed out on send/recv operation"}})
+    run_mdflow(project, "--profile", "testslurm", "--configfile", "config/ci.yaml", env_extra=env, check=True)
+    entries = Ledger(project / ".mdflow/ledger.sqlite").all()
+    assert len(entries) == 3 and all(e.state == "success" for e in entries)
+    assert len(shim_calls(tmp_path, "sbatch")) == 3 + 2
+
+
+def test_failed_or_garbled_status_queries_never_fail_a_job(slurm, tmp_path):
+    project = slurm_project(tmp_path)
+    plan = {"squeue": {"garble_calls": list(range(1, 200, 3)), "fail_calls": list(range(2, 200, 3)),
+                       "stderr": "squeue: error: slurm_load_jobs error: Socket timed out on send/recv operation"}}
+    env = shim_env(tmp_path, ["squeue"], plan)
+    result = run_mdflow(project, "--profile", "testslurm", "--configfile", "config/ci.yaml", env_extra=env, check=True)
+    assert "status query failed" in result.stdout + result.stderr
+    assert all(e.state == "success" for e in Ledger(project / ".mdflow/ledger.sqlite").all())
+
+
+def test_walltime_over_every_queue_is_refused_before_submission(slurm, tmp_path):
+    site = "extends: slurm\nqueue: debug\nqueues:\n  debug: {max_walltime: 10}\n  long: {max_walltime: '00:20:00'}\n"
+    options = FAST + "default-resources:\n  - runtime=5\nset-resources:\n  simulate:\n    runtime: 45\n"
+    project = slurm_project(tmp_path, site=site, options=options)
+    env = shim_env(tmp_path, ["sbatch"])
+    dry = run_mdflow(project, "--profile", "testslurm", "--configfile", "config/ci.yaml", "--dry-run", env_extra=env)
+    lines = [line for line in dry.stderr.splitlines() if line.startswith("mdflow: error")]
+    assert dry.returncode == 2 and len(lines) == 1
+    assert "simulate.ala.0.000: 45 min on 1 node(s) fits no queue of site testslurm" in lines[0]
+    assert "debug: max 00:10:00" in lines[0] and "long: max 00:20:00" in lines[0]
+    real = run_mdflow(project, "--profile", "testslurm", "--configfile", "config/ci.yaml", env_extra=env)
+    assert real.returncode != 0 and "fits no queue" in real.stdout + real.stderr
+    assert not [c for c in shim_calls(tmp_path, "sbatch") if "simulate" in c]
