@@ -3,7 +3,7 @@
     mdflow [--profile NAME] [SNAKEMAKE OPTIONS/TARGETS]   run the campaign (default profile: local)
     mdflow --dry-run [--scripts DIR] [...]                  what would run and be submitted (+ batch scripts)
     mdflow dag [-o FILE] [--profile NAME] [...]             write the job DAG as DOT (and SVG with Graphviz)
-    mdflow profiles list                                    the profiles mdflow can find
+    mdflow profiles list | show NAME | check NAME           profiles found, merged values + origin, validation
 
 Snakemake's Python API cannot load profiles, so mdflow builds Snakemake's own command line
 (shipped Snakefile, project as working directory, the merged profile) and hands it to
@@ -162,21 +162,27 @@ def run_dag(argv: list) -> int:
 
 
 def run_profiles(argv: list) -> int:
-    from mdflow.profiles import SITE_FILE, load_profile, search_path
+    from mdflow import profiles
 
-    if argv[:1] != ["list"]:
-        raise MdflowError("usage: mdflow profiles list")
-    project, seen = Path.cwd(), set()
-    print(f"{'name':<16} {'scheduler':<10} found in")
-    for directory in search_path(project):
-        if not directory.is_dir():
-            continue
-        for candidate in sorted(directory.iterdir()):
-            if (candidate / SITE_FILE).exists() and candidate.name not in seen:
-                seen.add(candidate.name)
-                profile = load_profile(candidate.name, project)
-                print(f"{candidate.name:<16} {profile.scheduler:<10} {directory}")
-    return 0
+    project = Path.cwd()
+    action, rest = (argv[0], argv[1:]) if argv else ("", [])
+    if action == "list" and not rest:
+        print(f"{'name':<16} {'scheduler':<10} found in")
+        for name, directory in profiles.available(project):
+            try:
+                scheduler = profiles.load_profile(name, project).scheduler
+            except MdflowError as error:
+                scheduler = f"BROKEN ({error})"
+            print(f"{name:<16} {scheduler:<10} {directory}")
+        return 0
+    if action in ("show", "check") and len(rest) == 1:
+        profile = profiles.load_profile(rest[0], project)  # validates: raises one clear line
+        if action == "check":
+            print(f"profile {rest[0]!r} is valid ({profile.scheduler}; {' -> '.join(str(d) for d in profile.chain)})")
+            return 0
+        print(profiles.describe(profile))
+        return 0
+    raise MdflowError("usage: mdflow profiles list | show NAME | check NAME")
 
 
 COMMANDS = {"dag": run_dag, "profiles": run_profiles}
@@ -198,6 +204,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("mdflow: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `mdflow profiles list | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

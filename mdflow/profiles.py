@@ -5,6 +5,7 @@ Search order for a name: ./profiles, each dir of $MDFLOW_PROFILE_PATH, the user 
 profiles shipped with mdflow. A value containing '/' that is an existing directory is used as is.
 """
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +97,34 @@ def _find_parent(parent: str, project: Path, chain: list) -> Path:
         if parent in [d.name for d in chain]:
             raise MdflowError(f"{chain[-1] / SITE_FILE}: 'extends: {parent}' forms a cycle") from None
         raise
+
+
+def available(project: Path) -> list[tuple[str, Path]]:
+    """(name, directory) of every profile on the search path; the first of each name wins."""
+    seen, found = set(), []
+    for directory in search_path(project):
+        if not directory.is_dir():
+            continue
+        for candidate in sorted(directory.iterdir()):
+            if (candidate / SITE_FILE).exists() and candidate.name not in seen:
+                seen.add(candidate.name)
+                found.append((candidate.name, directory))
+    return found
+
+
+def describe(profile: Profile) -> str:
+    """Merged values, each with the file it came from (the most derived profile that sets it)."""
+    lines = [f"profile {profile.name} ({profile.scheduler})", f"  extends chain: {' -> '.join(map(str, profile.chain))}"]
+    for filename, merged in ((SITE_FILE, profile.site), (SNAKEMAKE_FILE, profile.snakemake)):
+        lines.append(f"  {filename}:")
+        for key, value in merged.items():
+            origin = next((d / filename for d in profile.chain if key in _own(d / filename)), "?")
+            lines.append(f"    {key}: {json.dumps(value, ensure_ascii=False)}    # from {origin}")
+    return "\n".join(lines)
+
+
+def _own(path: Path) -> dict:
+    return read_yaml(path) if path.exists() else {}
 
 
 def materialize(profile: Profile, project: Path) -> Path:

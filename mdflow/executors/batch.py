@@ -19,7 +19,7 @@ from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 
 from mdflow.errors import MdflowError
 from mdflow.executors import adapters
-from mdflow.executors.adapter import FAILED, FATAL, LIMIT, QUEUED, RUNNING, SUCCESS
+from mdflow.executors.adapter import FAILED, FATAL, LIMIT, QUEUED, RUNNING, SUCCESS, JobStatus
 from mdflow.executors.render import build_request, render_script
 from mdflow.executors.site import current_site
 from mdflow.ledger import Ledger
@@ -28,6 +28,7 @@ CANCEL_CHUNK = 50
 SUBMIT_TRIES = 6
 LIMIT_WAIT_S = 3600
 STATUS_BACKOFF_MAX_S = 120
+LOST_AFTER_S = 900  # a job the scheduler has forgotten without an exit record for this long failed
 
 
 def run_command(argv: list, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -56,6 +57,7 @@ class Executor(RemoteExecutor):
         self.ledger = Ledger(self.project / ".mdflow" / "ledger.sqlite")
         self.adapter_state = {}
         self.status_failures = 0
+        self.undecided_since = {}
         self.log_dir = self.site.get("logdir", "logs/batch")
         self.script_dir = self.project / ".mdflow" / "jobs"
         self.script_dir.mkdir(parents=True, exist_ok=True)
@@ -165,11 +167,18 @@ class Executor(RemoteExecutor):
             for job_info in active_jobs:
                 yield job_info
             return
+        now = time.time()
         for job_info in active_jobs:
             status = statuses.get(job_info.external_jobid)
-            if status is None or status.state not in (SUCCESS, FAILED):
-                if status is not None:
-                    self.ledger.update(self.site["name"], job_info.external_jobid, status.state)
+            if status is None:
+                since = self.undecided_since.setdefault(job_info.external_jobid, now)
+                if now - since < LOST_AFTER_S:
+                    yield job_info
+                    continue
+                status = JobStatus(FAILED, None, reason=f"{self.adapter.NAME} lost track of it for {now - since:.0f} s")
+            elif status.state not in (SUCCESS, FAILED):
+                self.undecided_since.pop(job_info.external_jobid, None)
+                self.ledger.update(self.site["name"], job_info.external_jobid, status.state)
                 yield job_info
                 continue
             self.ledger.update(self.site["name"], job_info.external_jobid, status.state, status.exit_code)
@@ -179,7 +188,11 @@ class Executor(RemoteExecutor):
                 self.report_job_error(job_info, msg=(
                     f"{self.adapter.NAME} job {job_info.external_jobid} ({job_info.aux.get('name')}) failed: "
                     f"exit code {status.exit_code}{', ' + status.reason if status.reason else ''}; "
-                    f"batch log {job_info.aux.get('log_path')}. "))
+                    f"batch log {' '.join(self.log_files(job_info.aux.get('log_path', '')))}. "))
+
+    def log_files(self, log_path: str) -> list:
+        """Where a batch job's output went (Cobalt writes PREFIX.output/.error/.cobaltlog instead)."""
+        return self.adapter.log_files(log_path) if hasattr(self.adapter, "log_files") else [log_path]
 
     # -- cancellation -------------------------------------------------------------------------
     def cancel_jobs(self, active_jobs: List[SubmittedJobInfo]):

@@ -260,20 +260,25 @@ def cancel_argv(ids: list[str]) -> list[str]:
     return ["qdel", *ids]
 
 
+# qstat cannot select by job name, and its table has a two-line header: these commands filter it
+# with awk so that, like squeue --noheader --format=%i, stdout holds job ids only. qstat's own exit
+# status is kept (a failed query must not read as "no such job").
+_IDS_WHERE = ('out=$(qstat -u "$1" --header "$2") || exit $?; '
+              'printf "%s\\n" "$out" | awk -v want="$3" \'NR > 2 && (want == "" || $2 == want) {print $1}\'')
+
+
 def count_user_jobs_argv(user: str, queue: str | None) -> list[str]:
-    """`qstat -u USER [QUEUE]`: a table with a two-line header, one row per queued or running job.
-    Count with count_user_jobs(): with a queue argument and no job in it, qstat exits 1 silently."""
-    return ["qstat", "-u", user, "--header", "JobID:State:Queue", *([queue] if queue else [])]
+    """USER's jobs still in the queue (queued, held, starting, running, exiting), of QUEUE if given:
+    one id per line."""
+    return ["sh", "-c", _IDS_WHERE, "qstat-ids", user, "JobID:Queue:State", queue or ""]
 
 
 def count_user_jobs(returncode: int, stdout: str, stderr: str) -> int:
-    return len(parse_qstat_answer(returncode, stdout, stderr))
+    if returncode != 0:
+        raise RuntimeError(f"qstat exited {returncode}: {stderr.strip()[:200]}")
+    return len(stdout.split())
 
 
 def find_by_name_argv(name: str, user: str) -> list[str]:
-    """All of USER's jobs with their names; pick with find_by_name()."""
-    return ["qstat", "-u", user, "--header", "JobID:JobName:State"]
-
-
-def find_by_name(stdout: str, name: str) -> list[str]:
-    return [job_id for job_id, row in parse_qstat(stdout).items() if row.get("JobName") == name]
+    """Ids of USER's jobs named NAME (qsub --jobname), one per line."""
+    return ["sh", "-c", _IDS_WHERE, "qstat-ids", user, "JobID:JobName:State", name]

@@ -1,15 +1,16 @@
 """Slurm adapter: #SBATCH directives, sbatch/squeue/scontrol/sacct/scancel.
 
-Status per poll: ONE `squeue` for all of this run's jobs on the site. Jobs that have left the queue
-(or show a terminal state) are resolved once each: one `sacct` for all of them when accounting
-works, else `scontrol show job` per finished job (Slurm keeps them for MinJobAge).
+Status per poll: ONE `squeue --states=all` for all of this run's jobs on the site; it also lists
+jobs that finished within MinJobAge, with their raw exit status. Only jobs Slurm no longer lists
+(older than MinJobAge) need more: one `sacct` for all of them when accounting works, else
+`scontrol show job` per such job.
 """
 
 import re
 import shutil
 
 from mdflow.executors.adapter import (
-    FAILED, FATAL, LIMIT, QUEUED, RUNNING, SUCCESS, TRANSIENT, UNKNOWN,
+    FAILED, FATAL, LIMIT, QUEUED, RUNNING, SUCCESS, TRANSIENT,
     JobRequest, JobStatus, format_walltime,
 )
 
@@ -67,7 +68,14 @@ def classify_submit_error(text: str) -> str:
 
 
 def squeue_argv(ids: list[str]) -> list[str]:
-    return ["squeue", "--noheader", "--format=%i|%T|%r", f"--jobs={','.join(ids)}"]
+    return ["squeue", "--noheader", "--states=all", "--Format=JobID:|,State:|,Reason:|,exit_code:|",
+            f"--jobs={','.join(ids)}"]
+
+
+def _from_wait_status(raw: str) -> int:
+    """squeue's exit_code is a wait(2) status: exit code in the high byte, signal in the low bits."""
+    status = int(raw or 0)
+    return status >> 8 if status & 0x7F == 0 else 128 + (status & 0x7F)
 
 
 def parse_squeue(returncode: int, stdout: str, stderr: str) -> dict[str, JobStatus]:
@@ -82,15 +90,17 @@ def parse_squeue(returncode: int, stdout: str, stderr: str) -> dict[str, JobStat
         raise RuntimeError(f"squeue exited {returncode}: {stderr.strip()[:200]}")
     statuses = {}
     for line in stdout.splitlines():
-        parts = line.strip().split("|")
-        if len(parts) != 3 or not parts[0]:
+        parts = [p.strip() for p in line.strip().rstrip("|").split("|")]
+        if len(parts) != 4 or not parts[0].isdigit() or not re.fullmatch(r"-?\d*", parts[3]):
             raise RuntimeError(f"garbled squeue line {line!r}")
-        job_id, state, reason = parts
-        state = state.split()[0]
+        job_id, state, reason, raw_exit = parts
+        state = state.split()[0] if state else ""
         if state in ACTIVE:
             statuses[job_id] = JobStatus(ACTIVE[state], reason=reason)
-        elif state == "COMPLETED" or state in TERMINAL_FAILED:
-            statuses[job_id] = JobStatus(UNKNOWN, reason=state)  # exit code comes from scontrol/sacct
+        elif state == "COMPLETED":
+            statuses[job_id] = JobStatus(SUCCESS, _from_wait_status(raw_exit))
+        elif state in TERMINAL_FAILED:
+            statuses[job_id] = JobStatus(FAILED, _from_wait_status(raw_exit) or 1, reason=state)
         else:
             raise RuntimeError(f"unknown Slurm state {state!r} in {line!r}")
     return statuses
@@ -154,7 +164,7 @@ def poll(ids: list[str], run, jobs: dict, state: dict) -> dict[str, JobStatus]:
         return {}
     answer = run(squeue_argv(ids))
     statuses = parse_squeue(answer.returncode, answer.stdout, answer.stderr)
-    gone = [i for i in ids if i not in statuses or statuses[i].state == UNKNOWN]
+    gone = [i for i in ids if i not in statuses]
     if not gone:
         return statuses
     if "accounting" not in state:

@@ -141,6 +141,8 @@ def test_qstat_shapes_while_running_and_qdel(site):
     assert default[2].split()[2:5] == ["00:10:00", "1", "running"]
     long = cobalt.parse_qstat(site.run(["qstat", "-f", "-l", sleeper]).stdout)
     assert long[sleeper]["Queue"] == "default" and long[sleeper]["JobName"] == "md_sleep"
+    assert site.run(cobalt.find_by_name_argv("md_sleep", _user(site))).stdout.split() == [sleeper]
+    assert cobalt.count_user_jobs(*_triple(site.run(cobalt.count_user_jobs_argv(_user(site), None)))) == 2
 
     deleted = site.run(cobalt.cancel_argv([sleeper, held]))
     assert deleted.returncode == 0 and deleted.stdout.splitlines()[0] == "      Deleted Jobs"

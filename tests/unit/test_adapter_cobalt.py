@@ -154,13 +154,34 @@ def test_parse_qstat_answer():
     assert set(cobalt.parse_qstat_answer(0, shape("qstat_header_state.txt"), "")) == {"603441", "603442"}
 
 
-def test_count_user_jobs():
-    argv = cobalt.count_user_jobs_argv("mdflow", "default")
-    assert argv[:3] == ["qstat", "-u", "mdflow"] and argv[-1] == "default"
-    assert cobalt.count_user_jobs_argv("mdflow", None)[-1] != "default"
-    assert cobalt.count_user_jobs(0, shape("qstat_states.txt"), "") == 7
-    assert cobalt.count_user_jobs(1, "", "") == 0
-    assert cobalt.find_by_name(shape("qstat_full_long.txt"), "md_sys2.seg0") == ["603442"]
+def run_with_fake_qstat(tmp_path, argv, golden=None, fail=False):
+    """Run an id-listing argv against a stub `qstat` that prints a stored real answer."""
+    stub = tmp_path / "bin" / "qstat"
+    stub.parent.mkdir(exist_ok=True)
+    body = (f"cat {SHAPES / 'qsub_connect.txt'} >&2; exit 1" if fail else f"cat {SHAPES / golden}")
+    stub.write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path / 'args'}\n{body}\n")
+    stub.chmod(0o755)
+    env = {"PATH": f"{stub.parent}:/usr/bin:/bin"}
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=30)
+
+
+def test_find_by_name_lists_ids_only(tmp_path):
+    # the executor takes stdout.split()[-1] as the id, as with squeue --noheader --format=%i
+    result = run_with_fake_qstat(tmp_path, cobalt.find_by_name_argv("md_sys2.seg0", "mdflow"), "qstat_job_names.txt")
+    assert (result.returncode, result.stdout) == (0, "603442\n")
+    assert (tmp_path / "args").read_text().split() == ["-u", "mdflow", "--header", "JobID:JobName:State"]
+    assert run_with_fake_qstat(tmp_path, cobalt.find_by_name_argv("nope", "mdflow"), "qstat_job_names.txt").stdout == ""
+    failed = run_with_fake_qstat(tmp_path, cobalt.find_by_name_argv("md_sys2.seg0", "mdflow"), fail=True)
+    assert failed.returncode == 1 and failed.stdout == "" and "Failed to connect" in failed.stderr
+
+
+def test_count_user_jobs(tmp_path):
+    for queue, expected in ((None, 3), ("debug-flat-quad", 2), ("default", 1), ("backfill", 0)):
+        result = run_with_fake_qstat(tmp_path, cobalt.count_user_jobs_argv("mdflow", queue), "qstat_job_queues.txt")
+        assert cobalt.count_user_jobs(result.returncode, result.stdout, result.stderr) == expected
+    failed = run_with_fake_qstat(tmp_path, cobalt.count_user_jobs_argv("mdflow", None), fail=True)
+    with pytest.raises(RuntimeError):
+        cobalt.count_user_jobs(failed.returncode, failed.stdout, failed.stderr)
 
 
 # -------------------------------------------------------------------------------------- cobaltlog
