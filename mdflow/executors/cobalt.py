@@ -282,3 +282,9 @@ def count_user_jobs(returncode: int, stdout: str, stderr: str) -> int:
 def find_by_name_argv(name: str, user: str) -> list[str]:
     """Ids of USER's jobs named NAME (qsub --jobname), one per line."""
     return ["sh", "-c", _IDS_WHERE, "qstat-ids", user, "JobID:JobName:State", name]
+
+
+def log_files(log_path: str) -> list[str]:
+    """Cobalt's -O PREFIX writes PREFIX.output, PREFIX.error and PREFIX.cobaltlog."""
+    prefix = log_path[:-4] if log_path.endswith(".log") else log_path
+    return [f"{prefix}.output", f"{prefix}.error", f"{prefix}.cobaltlog"]

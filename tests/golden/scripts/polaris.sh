@@ -1,0 +1,21 @@
+#!/bin/bash
+#PBS -N simulate.villin.0.001
+#PBS -l select=1:ncpus=2:mem=2000mb:system=polaris
+#PBS -l walltime=00:45:00
+#PBS -q debug
+#PBS -A PROJ123
+#PBS -o /project/logs/batch/simulate.villin.0.001.a1.log
+#PBS -j oe
+#PBS -l place=scatter
+#PBS -l filesystems=home:eagle
+
+# mdflow job simulate.villin.0.001 (site polaris, scheduler pbs)
+
+set -eo pipefail
+module use /soft/modulefiles || true
+module load conda || true
+
+cd /project
+
+/venv/bin/python3 -m snakemake --snakefile '/mdflow/workflow/Snakefile' --target-jobs 'simulate:system=villin,replica=0,segment=001' --mode 'remote'
+

@@ -1,0 +1,18 @@
+#!/bin/bash
+#COBALT -n 128
+#COBALT -t 45
+#COBALT -q default
+#COBALT -A PROJ123
+#COBALT --cwd /project
+#COBALT -O logs/batch/simulate.villin.0.001.a1
+#COBALT --jobname simulate.villin.0.001
+
+# mdflow job simulate.villin.0.001 (site theta, scheduler cobalt)
+
+set -eo pipefail
+module load conda || true
+
+cd /project
+
+/venv/bin/python3 -m snakemake --snakefile '/mdflow/workflow/Snakefile' --target-jobs 'simulate:system=villin,replica=0,segment=001' --mode 'remote'
+

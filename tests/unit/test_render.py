@@ -1,0 +1,62 @@
+"""Batch scripts as each shipped profile renders them (golden files), queue choice, job names."""
+
+from pathlib import Path
+
+import pytest
+
+from golden import assert_golden
+from mdflow.errors import MdflowError
+from mdflow.executors import adapters
+from mdflow.executors.render import build_request, choose_queue, render_script, sanitize_job_name
+from mdflow.profiles import load_profile, materialize
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+BATCH_PROFILES = ["slurm", "pbs", "cobalt", "stampede", "theta", "polaris"]
+EXEC = "/venv/bin/python3 -m snakemake --snakefile '/mdflow/workflow/Snakefile' --target-jobs 'simulate:system=villin,replica=0,segment=001' --mode 'remote'"
+
+
+@pytest.mark.parametrize("name", BATCH_PROFILES)
+def test_rendered_script_of_every_shipped_profile(name, tmp_path):
+    site = yaml.safe_load((materialize(load_profile(name, REPO), tmp_path) / "mdflow.yaml").read_text())
+    site["account"] = site.get("account", "PROJ123")
+    nodes = 128 if name == "theta" else 1  # Theta's default queue starts at 128 nodes
+    request = build_request(site, "simulate", {"system": "villin", "replica": "0", "segment": "001"},
+                            {"runtime": 45, "mem_mb": 2000, "nodes": nodes}, 2, 1, "logs/batch", "/project")
+    script = render_script(adapters.get(site["scheduler"]), request, site, EXEC)
+    assert_golden(f"scripts/{name}.sh", script)
+
+
+def test_profile_template_override(tmp_path):
+    profile_dir = tmp_path / "profile"
+    profile_dir.mkdir()
+    (profile_dir / "job.sh.j2").write_text('{% extends "slurm.sh.j2" %}\n{% block setup %}source /lab/env.sh\n{% endblock %}\n')
+    site = {"name": "lab", "scheduler": "slurm", "queue": "gpu"}
+    request = build_request(site, "setup", {"system": "a"}, {"runtime": 5}, 1, 1, "logs", "/p")
+    script = render_script(adapters.get("slurm"), request, site, "run-it", profile_dir)
+    assert "source /lab/env.sh" in script and "#SBATCH --partition=gpu" in script and "set -eo pipefail" not in script
+
+
+def test_job_names_are_sanitized():
+    assert sanitize_job_name("simulate", {"system": "a b;rm -rf /", "replica": "0"}) == "simulate.a-b-rm--rf.0"
+    assert sanitize_job_name("all", {}) == "all"
+
+
+SITE = {"name": "s", "queue": "short", "queues": {"short": {"max_walltime": 30}, "long": {"max_walltime": "48:00:00"},
+                                                   "big": {"max_walltime": 60, "min_nodes": 10}}}
+
+
+def test_queue_choice_prefers_default_then_first_fit():
+    assert choose_queue(SITE, 20, 1, None, "j") == "short"
+    assert choose_queue(SITE, 90, 1, None, "j") == "long"
+    assert choose_queue(SITE, 50, 12, None, "j") == "long"  # both long and big fit; long is listed first
+    assert choose_queue({"name": "s"}, 5000, 1, None, "j") is None  # no limits known: scheduler default
+
+
+def test_queue_refusals_are_clear():
+    with pytest.raises(MdflowError, match=r"job j: 3000 min on 1 node\(s\) fits no queue of site s \(short: max 00:30:00; long: max 48:00:00; big: max 01:00:00, min 10 nodes\)"):
+        choose_queue(SITE, 3000, 1, None, "j")
+    with pytest.raises(MdflowError, match="queue 'gpu' is not a queue of site s"):
+        choose_queue(SITE, 5, 1, "gpu", "j")
+    with pytest.raises(MdflowError, match="exceeds queue 'short'"):
+        choose_queue(SITE, 45, 1, "short", "j")
