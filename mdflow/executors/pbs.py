@@ -78,7 +78,8 @@ def job_name(name: str) -> str:
 
 
 def select_statement(request: JobRequest) -> str:
-    """`N:ncpus=C[:mpiprocs=T][:ngpus=G][:mem=Mmb]` plus extras starting with ':' (e.g. ':system=polaris').
+    """`N:ncpus=C[:mpiprocs=T][:ngpus=G][:mem=Mmb][:<select_extra>]` (select_extra 'system=polaris'),
+    then any request.extra items that start with ':'.
 
     One chunk per node: ncpus = tasks per node x cpus per task; gpus and mem_mb are spread over the
     nodes and rounded up (Slurm's --gpus is per job, PBS's ngpus per chunk)."""
@@ -91,6 +92,8 @@ def select_statement(request: JobRequest) -> str:
         chunk += f":ngpus={math.ceil(request.gpus / nodes)}"
     if request.mem_mb:
         chunk += f":mem={request.mem_mb}mb"
+    if request.select_extra:
+        chunk += ":" + request.select_extra.lstrip(":")
     return chunk + "".join(item for item in request.extra if item.startswith(":"))
 
 
@@ -107,9 +110,9 @@ def log_path(request: JobRequest) -> str:
 
 
 def directives(request: JobRequest) -> list[str]:
-    """What follows '#PBS ' in the batch script. Site extras: items of request.extra starting with
-    ':' extend the select statement (':system=polaris'); any other item is a directive line as is
-    ('-l filesystems=home:eagle', '-l place=scatter', '-k doe')."""
+    """What follows '#PBS ' in the batch script. request.select_extra ('system=polaris') and items of
+    request.extra starting with ':' extend the select statement; any other extra item is a
+    directive line as is ('-l filesystems=home:eagle', '-l place=scatter', '-k doe')."""
     lines = [f"-N {job_name(request.name)}", f"-l select={select_statement(request)}",
              f"-l walltime={format_walltime(request.walltime_min)}"]
     if request.queue:
@@ -311,9 +314,12 @@ def _match_ids(found: dict, ids: list[str]) -> dict:
 
 def parse_qstat(returncode: int, stdout: str, stderr: str, ids: list[str], text: bool = False) -> dict[str, JobStatus]:
     """Statuses of `ids` from one `qstat -x -f -F json ID...` (or, with text=True, plain
-    `qstat -f`). Ids qstat says it does not know (purged from the history) or will not show
-    without -x come back UNKNOWN; ids simply absent are left out. RuntimeError when qstat gave no
-    usable answer."""
+    `qstat -f`). RuntimeError when qstat gave no usable answer.
+
+    Ids absent from the answer are left out (undecided): those qstat names on stderr as unknown
+    (purged from the history; Torque after keep_completed) or finished-without-history make a
+    non-zero exit a real answer but get no status, and so do jobs in state M (moved to another
+    server, which this qstat can no longer follow). The executor fails what stays undecided."""
     per_job: dict[str, str] = {}
     problems = []
     for line in stderr.splitlines():
@@ -321,9 +327,9 @@ def parse_qstat(returncode: int, stdout: str, stderr: str, ids: list[str], text:
             continue
         unknown, history = UNKNOWN_RE.match(line.strip()), HISTORY_RE.match(line.strip())
         if unknown:
-            per_job[unknown.group(1)] = "qstat: Unknown Job Id (finished and purged from PBS's history?)"
+            per_job[unknown.group(1)] = "unknown"
         elif history:
-            per_job[history.group(1)] = "finished; qstat shows no history without -x"
+            per_job[history.group(1)] = "finished, no history without -x"
         else:
             problems.append(line.strip())
     if any(p in stderr for p in TRANSIENT_PATTERNS) or (returncode != 0 and (problems or not per_job)):
@@ -346,9 +352,7 @@ def parse_qstat(returncode: int, stdout: str, stderr: str, ids: list[str], text:
         if not isinstance(jobs, dict):
             raise RuntimeError(f"qstat 'Jobs' is not an object: {str(jobs)[:80]!r}")
     statuses = {job_id: status_from_attributes(attrs) for job_id, attrs in _match_ids(jobs, ids).items()}
-    for job_id, reason in _match_ids(per_job, ids).items():
-        statuses.setdefault(job_id, JobStatus(UNKNOWN, reason=reason))
-    return statuses
+    return {job_id: status for job_id, status in statuses.items() if status.state != UNKNOWN}
 
 
 # ---------------------------------------------------------------------------------- commands

@@ -75,8 +75,8 @@ def test_submit_and_cancel_argv():
 def polaris_request(**changes) -> JobRequest:
     values = dict(name="simulate_sys1_r0", queue="debug", walltime_min=30, nodes=2, tasks=8, cpus_per_task=8,
                   gpus=8, account="MDflow", log_path="logs/simulate_sys1_r0.log",
-                  workdir="/eagle/MDflow/jdoe/campaign",
-                  extra=(":system=polaris", "-l place=scatter", "-l filesystems=home:eagle", "-k doe"))
+                  workdir="/eagle/MDflow/jdoe/campaign", select_extra="system=polaris",
+                  extra=("-l place=scatter", "-l filesystems=home:eagle", "-k doe"))
     values.update(changes)
     return JobRequest(**values)
 
@@ -89,6 +89,12 @@ def test_directives_minimal_request():
     request = JobRequest(name="setup_sys1", queue=None, walltime_min=90, log_path="setup.log")
     assert pbs.directives(request) == ["-N setup_sys1", "-l select=1:ncpus=1", "-l walltime=01:30:00",
                                        "-o setup.log", "-j oe"]
+
+
+def test_directives_select_extras_from_extra_items_too():
+    request = JobRequest(name="a", queue=None, walltime_min=5, select_extra=":system=polaris", extra=(":ngpus=4", "-k doe"))
+    assert pbs.directives(request)[1:2] == ["-l select=1:ncpus=1:system=polaris:ngpus=4"]
+    assert pbs.directives(request)[-1] == "-k doe"
 
 
 def test_directives_memory_per_chunk():
@@ -128,17 +134,16 @@ def test_parse_qstat_one_job(name, seq, state, code, reason_part):
 
 
 def test_parse_qstat_mixed_answer_with_an_unknown_id():
-    """Exit 153 with one `Unknown Job Id` line is still a real answer for the others."""
+    """Exit 153 with one `Unknown Job Id` line is still a real answer for the others; the unknown
+    id itself is left out (undecided), like one simply absent."""
     ids = [pid(n) for n in (308834, 308835, 308836, 308837, 308841, 308700, 308999)]
     statuses = pbs.parse_qstat(153, fixture("qstat_mixed.json"), fixture("qstat_mixed.err"), ids)
     assert {i: s.state for i, s in statuses.items()} == {
         pid(308834): QUEUED, pid(308835): QUEUED, pid(308836): RUNNING, pid(308837): SUCCESS,
-        pid(308841): FAILED, pid(308700): UNKNOWN,
+        pid(308841): FAILED,
     }
     assert statuses[pid(308841)].exit_code is None            # deleted before it ran: no Exit_status
     assert "deleted before it ran" in statuses[pid(308841)].reason
-    assert "Unknown Job Id" in statuses[pid(308700)].reason
-    assert pid(308999) not in statuses                          # absent from the answer: undecided
 
 
 def test_parse_qstat_matches_short_ids():
@@ -168,8 +173,7 @@ def test_parse_qstat_finished_without_history_option():
     """`qstat -f` without -x on a finished job: exit 35, JSON without 'Jobs'."""
     statuses = pbs.parse_qstat(35, fixture("qstat_finished_without_x.json"), fixture("qstat_finished_without_x.err"),
                                [pid(308837)])
-    assert statuses[pid(308837)].state == UNKNOWN
-    assert "-x" in statuses[pid(308837)].reason
+    assert statuses == {}
 
 
 @pytest.mark.parametrize("returncode, stdout, stderr", [
@@ -210,6 +214,11 @@ def test_parse_qstat_json_repairs_what_qstat_prints_invalid():
 def test_status_from_attributes(attributes, state, code):
     status = pbs.status_from_attributes(attributes)
     assert (status.state, status.exit_code) == (state, code)
+
+
+def test_parse_qstat_leaves_moved_jobs_out():
+    text = fixture("qstat_queued.json").replace('"job_state":"Q"', '"job_state":"M"')
+    assert pbs.parse_qstat(0, text, "", [pid(308834)]) == {}
 
 
 def test_status_from_attributes_unknown_state_raises():

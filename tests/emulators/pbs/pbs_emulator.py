@@ -648,7 +648,7 @@ def qsub(argv: list[str], config: dict) -> str:
     flags: set[str] = set()
     resources: dict[str, str] = {}
     variables: list[str] = []
-    for source, pairs in (("directive", directive_options), ("command line", cli_options)):
+    for pairs in (directive_options, cli_options):
         for letter, value in pairs:
             if letter == "N" and not check_job_name(value):
                 raise PbsError("illegal -N value\n" + QSUB_USAGE, -2)
@@ -1121,14 +1121,14 @@ def qstat_main(argv: list[str]) -> int:
     import getopt
 
     config = load_config()
+    if argv[:1] == ["--version"]:
+        print(f"pbs_version = {PBS_VERSION}")
+        return 0
     try:
         options, operands = getopt.gnu_getopt(argv, "ainpqrstwxu:fGHJMQEBW:T1F:D:")
     except getopt.GetoptError as error:
         sys.stderr.write(f"qstat: {error.msg}\n{QSTAT_USAGE}")
         return 2
-    if argv[:1] == ["--version"]:
-        print(f"pbs_version = {PBS_VERSION}")
-        return 0
     opts = {}
     for letter, value in options:
         opts[letter[1]] = value
