@@ -91,6 +91,17 @@ def prepare_snakemake(argv: list):
     return parser, args, profile, campaign
 
 
+def cancel_on_sigterm() -> None:
+    """Snakemake treats SIGTERM as 'finish running jobs, then stop'; with batch jobs that can mean
+    hours, so mdflow makes SIGTERM act like Ctrl-C: cancel this run's jobs and stop."""
+    from snakemake.scheduling.job_scheduler import JobScheduler
+
+    def interrupt(self, *args):
+        raise KeyboardInterrupt
+
+    JobScheduler.exit_gracefully = interrupt
+
+
 def site_workdir(profile) -> str:
     """The profile's work directory with $VARIABLES expanded (e.g. $SCRATCH on a login node)."""
     workdir = profile.site.get("workdir", "scratch")
@@ -132,6 +143,8 @@ def run_snakemake(argv: list) -> int:
         from mdflow.executors import dryrun
 
         problems = dryrun.install(current_site(), args.mdflow_scripts_dir, Path.cwd())
+    if profile.scheduler != "local":
+        cancel_on_sigterm()
     lock = contextlib.nullcontext() if read_only else controller_lock(Path.cwd())
     with lock:
         success = snakemake.cli.args_to_api(args, parser)

@@ -92,11 +92,25 @@ def test_killed_controller_reattaches_instead_of_resubmitting(slurm, tmp_path):
     assert steps == list(range(10, 2001, 10))
 
 
-def test_sigint_cancels_this_runs_jobs(slurm, tmp_path):
+def test_job_that_finished_while_the_controller_was_dead_is_not_rerun(slurm, tmp_path):
+    project = slurm_project(tmp_path, sheet=ONE_SYSTEM.replace("\t0.4\t0.2\t", "\t1.0\t1.0\t"))
+    controller = start_controller(project)
+    wait_for(lambda: running(project, "simulate.ala.0.000"), what="a running segment")
+    os.killpg(controller.pid, signal.SIGKILL)
+    controller.wait()
+    wait_for(lambda: [j for j in slurm_jobs(project) if j["JobName"] == "simulate.ala.0.000"
+                      and j["JobState"] == "COMPLETED"], what="the orphaned job to finish")
+    run_mdflow(project, "--profile", "testslurm", "--configfile", "config/ci.yaml", check=True)
+    assert [j["JobName"] for j in slurm_jobs(project)].count("simulate.ala.0.000") == 1
+    assert len((project / "results/ala/rep0/seg000.csv").read_text().splitlines()) == 1 + 50
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_cancels_this_runs_jobs(slurm, tmp_path, sig):
     project = slurm_project(tmp_path, sheet=LONG_VILLIN)
     controller = start_controller(project)
     wait_for(lambda: running(project, "simulate.villin.0.000"), what="a running segment")
-    os.kill(controller.pid, signal.SIGINT)
+    os.kill(controller.pid, sig)
     controller.wait(timeout=120)
     wait_for(lambda: all(j["JobState"] in ("CANCELLED", "COMPLETED") for j in slurm_jobs(project)), timeout=30,
              what="the job to be cancelled")
