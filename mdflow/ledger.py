@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     log_path TEXT NOT NULL,
     submitted REAL NOT NULL,
     updated REAL NOT NULL,
-    PRIMARY KEY (site, external_id)
+    ensemble TEXT,
+    PRIMARY KEY (site, external_id, name)
 );
 CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs (site, name);
 """
@@ -49,6 +50,7 @@ class LedgerEntry:
     log_path: str
     submitted: float
     updated: float
+    ensemble: str | None = None
 
 
 class Ledger:
@@ -61,19 +63,24 @@ class Ledger:
     def _connect(self):
         return sqlite3.connect(self.path, timeout=60)
 
-    def record_submission(self, site, external_id, name, rule, wildcards, outputs, scheduler, attempt, log_path):
+    def record_submission(self, site, external_id, name, rule, wildcards, outputs, scheduler, attempt, log_path,
+                          ensemble=None):
         now = time.time()
         with self._connect() as db:
             db.execute(
-                "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (site, external_id, name, rule, json.dumps(wildcards, sort_keys=True), json.dumps(list(outputs)),
-                 scheduler, "submitted", None, attempt, log_path, now, now),
+                 scheduler, "submitted", None, attempt, log_path, now, now, ensemble),
             )
 
-    def update(self, site, external_id, state, exit_code=None):
+    def update(self, site, external_id, state, exit_code=None, name=None):
+        """Set the state of batch job `external_id` (of its member `name` only, when given)."""
+        where, args = "site=? AND external_id=?", [site, external_id]
+        if name is not None:
+            where, args = where + " AND name=?", args + [name]
         with self._connect() as db:
-            db.execute("UPDATE jobs SET state=?, exit_code=?, updated=? WHERE site=? AND external_id=?",
-                       (state, exit_code, time.time(), site, external_id))
+            db.execute(f"UPDATE jobs SET state=?, exit_code=?, updated=? WHERE {where}",
+                       (state, exit_code, time.time(), *args))
 
     def _select(self, where: str, args: tuple) -> list[LedgerEntry]:
         with self._connect() as db:

@@ -1,13 +1,20 @@
 """mdflow's Snakemake executor for batch schedulers (Slurm, PBS Pro, Cobalt).
 
 One executor, one adapter per scheduler (render directives, submit, parse id, poll, cancel).
-Per poll cycle ONE status query for all of this run's jobs on the site; a failed or garbled
-query never fails a job (retry with backoff, decide only on a real answer). Every submission goes
-to the ledger, and a job the ledger shows still queued/running is re-attached, not resubmitted.
+
+- Jobs Snakemake hands over wait in a pending list; `flush()` submits them while the target
+  queue has room under the site's `max_queued` (one count query per queue and flush), packing
+  short jobs into ensembles (executors/ensembles.py) when the profile has an `ensemble:` policy.
+  A per-user-limit rejection puts the jobs back and waits; it never fails them.
+- Per poll cycle ONE status query for all of this run's batch jobs; a failed or garbled query
+  never fails a job (retry with backoff, decide only on a real answer).
+- Every submission goes to the ledger; a job the ledger shows still queued/running is re-attached,
+  not resubmitted. Ctrl-C/SIGTERM cancel this run's batch jobs in chunks.
 """
 
 import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Generator, List
@@ -16,19 +23,24 @@ from snakemake_interface_common.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 from snakemake_interface_executor_plugins.executors.remote import RemoteExecutor
 from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
+from snakemake_interface_executor_plugins.utils import encode_target_jobs_cli_args, format_cli_arg, join_cli_args
 
 from mdflow.errors import MdflowError
-from mdflow.executors import adapters
-from mdflow.executors.adapter import FAILED, FATAL, LIMIT, QUEUED, RUNNING, SUCCESS, JobStatus
-from mdflow.executors.render import build_request, render_script
+from mdflow.executors import adapters, ensembles
+from mdflow.executors.adapter import FAILED, FATAL, LIMIT, QUEUED, RUNNING, SUCCESS, JobRequest, JobStatus
+from mdflow.executors.render import build_request, choose_queue, queue_limits, render_script
 from mdflow.executors.site import current_site
 from mdflow.ledger import Ledger
 
 CANCEL_CHUNK = 50
 SUBMIT_TRIES = 6
-LIMIT_WAIT_S = 3600
 STATUS_BACKOFF_MAX_S = 120
+LIMIT_BACKOFF_MAX_S = 300
 LOST_AFTER_S = 900  # a job the scheduler has forgotten without an exit record for this long failed
+
+
+class QueueLimitReached(Exception):
+    pass
 
 
 def run_command(argv: list, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -53,44 +65,48 @@ class Executor(RemoteExecutor):
     def __post_init__(self):
         self.site = current_site()
         self.adapter = adapters.get(self.site["scheduler"])
+        self.policy = ensembles.policy_from_site(self.site)
         self.project = Path.cwd()
         self.ledger = Ledger(self.project / ".mdflow" / "ledger.sqlite")
         self.adapter_state = {}
         self.status_failures = 0
         self.undecided_since = {}
+        self.pending = []            # jobs handed over by Snakemake, not yet submitted
+        self.pending_since = {}      # job -> when it was handed over
+        self.pending_lock = threading.RLock()
+        self.hold_until = 0.0        # after a per-user-limit rejection
+        self.limit_backoff = 10.0
+        self.ensemble_count = 0
         self.log_dir = self.site.get("logdir", "logs/batch")
         self.script_dir = self.project / ".mdflow" / "jobs"
         self.script_dir.mkdir(parents=True, exist_ok=True)
         (self.project / self.log_dir).mkdir(parents=True, exist_ok=True)
 
-    # -- submission ---------------------------------------------------------------------------
-    def request_for(self, job: JobExecutorInterface):
+    # -- what a job needs ---------------------------------------------------------------------
+    def request_for(self, job: JobExecutorInterface) -> JobRequest:
         try:
             return build_request(self.site, job_rule(job), job_wildcards(job), dict(job.resources.items()),
                                  job.threads, job.attempt, self.log_dir, str(self.project))
         except MdflowError as error:
             raise WorkflowError(str(error)) from None
 
-    def script_for(self, job: JobExecutorInterface, request) -> str:
-        return render_script(self.adapter, request, self.site, self.format_job_exec(job),
-                             self.site.get("profile_dir") and Path(self.site["profile_dir"]))
+    def template_dir(self):
+        return self.site.get("profile_dir") and Path(self.site["profile_dir"])
 
+    # -- handing over -------------------------------------------------------------------------
     def run_job(self, job: JobExecutorInterface):
-        request = self.request_for(job)
-        attached = self.reattach(job, request)
-        if attached:
+        request = self.request_for(job)  # refuses a job that fits no queue before anything is submitted
+        if self.reattach(job, request):
             return
-        script = self.script_dir / f"{request.name}.a{job.attempt}.sh"
-        script.write_text(self.script_for(job, request))
-        script.chmod(0o755)
-        external_id = self.submit(script, request)
-        self.ledger.record_submission(self.site["name"], external_id, request.name, job_rule(job),
-                                      job_wildcards(job), list(job.output), self.adapter.NAME, job.attempt,
-                                      request.log_path)
-        self.logger.info(f"Submitted {request.name} to {self.site['name']} "
-                         f"(queue {request.queue or 'default'}) as {self.adapter.NAME} job {external_id}")
-        self.report_job_submission(SubmittedJobInfo(job, external_jobid=external_id,
-                                                    aux={"log_path": request.log_path, "name": request.name}))
+        with self.pending_lock:
+            self.pending.append(job)
+            self.pending_since[job] = time.time()
+
+    def run_jobs(self, jobs):
+        for job in jobs:
+            self.run_job_pre(job)
+            self.run_job(job)
+        self.flush()
 
     def reattach(self, job, request) -> bool:
         """A job of a killed controller that the scheduler still runs is adopted, not resubmitted."""
@@ -110,12 +126,136 @@ class Executor(RemoteExecutor):
                                                         aux={"log_path": entry.log_path, "name": entry.name}))
             return True
         self.ledger.update(self.site["name"], entry.external_id,
-                           "superseded" if state is None else state.state, None if state is None else state.exit_code)
+                           "superseded" if state is None else state.state, None if state is None else state.exit_code,
+                           name=entry.name)
         return False
 
+    # -- submission ---------------------------------------------------------------------------
+    def flush(self):
+        """Submit pending jobs while their queues have room; pack the short ones into ensembles."""
+        with self.pending_lock:
+            if not self.pending or time.time() < self.hold_until:
+                return
+            slots = SlotCounter(self)
+            singles, short = [], []
+            for job in self.pending:
+                request = self.request_for(job)
+                runtime = request.walltime_min
+                if ensembles.is_short(self.policy, job_rule(job), runtime, request.cpus_per_task):
+                    short.append(ensembles.Member(job, job_rule(job), request.cpus_per_task, runtime))
+                else:
+                    singles.append((job, request))
+            try:
+                for job, request in singles:
+                    if slots.take(request.queue):
+                        self.submit_single(job, request)
+                        self.pending.remove(job)
+                        self.pending_since.pop(job, None)
+                if short and self.gathered(short):
+                    self.submit_ensembles(short, slots)
+            except QueueLimitReached as reached:
+                self.hold_until = time.time() + self.limit_backoff
+                self.logger.info(f"queue limit reached ({reached}); waiting {self.limit_backoff:.0f} s")
+                self.limit_backoff = min(self.limit_backoff * 2, LIMIT_BACKOFF_MAX_S)
+                return
+            self.limit_backoff = 10.0
+
+    def gathered(self, short: list) -> bool:
+        """Pack now, or wait up to gather_s for more short jobs to become ready (a full ensemble's worth
+        never waits)."""
+        if len(short) >= self.policy.max_members:
+            return True
+        oldest = min(self.pending_since.get(m.key, 0.0) for m in short)
+        return time.time() - oldest >= self.policy.gather_s
+
+    def submit_single(self, job, request: JobRequest):
+        script = self.script_dir / f"{request.name}.a{job.attempt}.sh"
+        script.write_text(render_script(self.adapter, request, self.site, self.format_job_exec(job), self.template_dir()))
+        external_id = self.submit(script, request)
+        self.record(job, request, external_id, request.log_path)
+        self.logger.info(f"Submitted {request.name} to {self.site['name']} "
+                         f"(queue {request.queue or 'default'}) as {self.adapter.NAME} job {external_id}")
+
+    def submit_ensembles(self, short: list, slots: "SlotCounter"):
+        policy = self.policy
+        try:
+            queue = choose_queue(self.site, policy.max_walltime_min, policy.nodes, None, "ensemble")
+        except MdflowError as error:
+            raise WorkflowError(f"ensemble policy: {error}") from None
+        limit = queue_limits(self.site).get(queue, {}).get("max_walltime_min")
+        planned = ensembles.plan(short, slots.free(queue), policy, limit)
+        for ensemble in planned:
+            slots.take(queue)
+            self.submit_ensemble(ensemble, queue)
+            for member in ensemble.members:
+                self.pending.remove(member.key)
+                self.pending_since.pop(member.key, None)
+
+    def ensemble_request(self, ensemble: ensembles.Ensemble, queue) -> JobRequest:
+        self.ensemble_count += 1
+        first = ensemble.members[0].key
+        name = f"ensemble.{os.getpid()}.{self.ensemble_count}.{job_rule(first)}.{len(ensemble.members)}"
+        nodes = self.policy.nodes
+        return JobRequest(
+            name=name, queue=queue, walltime_min=ensemble.walltime_min, nodes=nodes, tasks=nodes,
+            cpus_per_task=ensemble.cores if nodes == 1 else self.policy.cores_per_node,
+            account=self.site.get("account"), log_path=f"{self.log_dir}/{name}.log", workdir=str(self.project),
+            extra=tuple(self.site.get("directives") or ()), select_extra=self.site.get("select_extra", ""),
+        )
+
+    def submit_ensemble(self, ensemble: ensembles.Ensemble, queue):
+        request = self.ensemble_request(ensemble, queue)
+        jobs = [m.key for m in ensemble.members]
+        script = self.script_dir / f"{request.name}.sh"
+        script.write_text(render_script(self.adapter, request, self.site, "", self.template_dir(),
+                                        launches=self.ensemble_launches(jobs, request)))
+        external_id = self.submit(script, request)
+        for job in jobs:
+            self.record(job, self.request_for(job), external_id, request.log_path, ensemble=request.name)
+        self.logger.info(f"Submitted ensemble {request.name}: {len(jobs)} jobs, {request.cpus_per_task} cores, "
+                         f"{request.walltime_min} min, queue {queue or 'default'}, as {self.adapter.NAME} job {external_id}")
+
+    def ensemble_launches(self, jobs: list, request: JobRequest) -> list:
+        """One inner Snakemake per node running that node's members concurrently (--keep-going: a
+        failing member does not stop the others); with several nodes each is started by the launcher."""
+        nodes = request.nodes
+        per_node = [jobs[i::nodes] for i in range(nodes)]
+        cores = request.cpus_per_task
+        commands = [self.ensemble_exec(members, cores) for members in per_node if members]
+        if nodes == 1:
+            return commands
+        launcher = LAUNCHERS.get(self.site.get("launcher", "local"), LAUNCHERS["local"])
+        return [launcher(index, cores) + command for index, command in enumerate(commands)]
+
+    def ensemble_exec(self, jobs: list, cores: int) -> str:
+        """Snakemake's own remote command line (as RealExecutor.format_job_exec builds it), for many targets."""
+        general_args = self.workflow.spawned_job_args_factory.general_args(executor_common_settings=self.common_settings)
+        precommand = self.workflow.spawned_job_args_factory.precommand(executor_common_settings=self.common_settings)
+        wait_for = [self.tmpdir] + sorted({str(f) for job in jobs for f in job.get_wait_for_files()})
+        return join_cli_args([
+            self.get_envvar_declarations(),
+            f"{precommand} &&" if precommand else "",
+            self.get_python_executable(), "-m snakemake",
+            format_cli_arg("--snakefile", self.get_snakefile()),
+            format_cli_arg("--target-jobs", encode_target_jobs_cli_args([s for j in jobs for s in j.get_target_spec()])),
+            format_cli_arg("--allowed-rules", sorted({r for j in jobs for r in j.rules}), quote=False),
+            format_cli_arg("--cores", cores),
+            format_cli_arg("--attempt", max(j.attempt for j in jobs)),
+            "--keep-going",
+            format_cli_arg("--wait-for-files", wait_for),
+            general_args,
+            format_cli_arg("--mode", self.get_exec_mode().item_to_choice()),
+        ])
+
+    def record(self, job, request: JobRequest, external_id: str, log_path: str, ensemble: str | None = None):
+        self.ledger.record_submission(self.site["name"], external_id, request.name, job_rule(job), job_wildcards(job),
+                                      list(job.output), self.adapter.NAME, job.attempt, log_path, ensemble)
+        self.report_job_submission(SubmittedJobInfo(job, external_jobid=external_id, aux={
+            "log_path": log_path, "name": request.name, "ensemble": ensemble}))
+
     def submit(self, script: Path, request) -> str:
-        waited, delay = 0.0, 2.0
-        for attempt in range(1, 10_000):
+        delay = 2.0
+        for attempt in range(1, SUBMIT_TRIES + 1):
             answer = run_command(self.adapter.submit_argv(str(script)))
             text = (answer.stderr + answer.stdout).strip()
             if answer.returncode == 0:
@@ -126,22 +266,17 @@ class Executor(RemoteExecutor):
             else:
                 kind = self.adapter.classify_submit_error(text)
             if kind == FATAL:
-                raise WorkflowError(f"{self.adapter.NAME} rejected job {request.name}: {text.splitlines()[-1] if text else answer.returncode}")
+                raise WorkflowError(f"{self.adapter.NAME} rejected job {request.name}: "
+                                    f"{text.splitlines()[-1] if text else answer.returncode}")
             existing = self.find_by_name(request.name)
             if existing:
                 return existing
             if kind == LIMIT:
-                if waited >= LIMIT_WAIT_S:
-                    raise WorkflowError(f"job {request.name}: the queue's per-user limit stayed full for {waited:.0f} s: {text}")
-                self.logger.info(f"{request.name}: queue limit reached ({text.splitlines()[-1]}); waiting {delay:.0f} s")
-            elif attempt >= SUBMIT_TRIES:
-                raise WorkflowError(f"submitting {request.name} failed {attempt} times; last answer: {text}")
-            else:
-                self.logger.warning(f"{request.name}: submission failed ({text or kind}); retrying in {delay:.0f} s")
+                raise QueueLimitReached(text.splitlines()[-1] if text else "per-user limit")
+            self.logger.warning(f"{request.name}: submission failed ({text or kind}); retrying in {delay:.0f} s")
             time.sleep(delay)
-            waited += delay
             delay = min(delay * 2, 60.0)
-        raise AssertionError("unreachable")
+        raise WorkflowError(f"submitting {request.name} failed {SUBMIT_TRIES} times; last answer: {text}")
 
     def find_by_name(self, name: str) -> str | None:
         """A submission that timed out may still have created the job: look for it before resubmitting."""
@@ -151,9 +286,17 @@ class Executor(RemoteExecutor):
         ids = answer.stdout.split() if answer.returncode == 0 else []
         return ids[-1] if ids else None
 
+    def count_user_jobs(self, queue) -> int | None:
+        """Queued+running jobs of this user in `queue` (all campaigns), or None without an answer."""
+        answer = run_command(self.adapter.count_user_jobs_argv(os.environ.get("USER", "root"), queue))
+        try:
+            return self.adapter.count_user_jobs(answer.returncode, answer.stdout, answer.stderr)
+        except (RuntimeError, ValueError):
+            return None
+
     # -- status -------------------------------------------------------------------------------
     async def check_active_jobs(self, active_jobs: List[SubmittedJobInfo]) -> Generator[SubmittedJobInfo, None, None]:
-        ids = [j.external_jobid for j in active_jobs]
+        ids = sorted({j.external_jobid for j in active_jobs})
         try:
             statuses = self.adapter.poll(ids, run_command, {j.external_jobid: j.aux for j in active_jobs},
                                          self.adapter_state)
@@ -169,26 +312,41 @@ class Executor(RemoteExecutor):
             return
         now = time.time()
         for job_info in active_jobs:
-            status = statuses.get(job_info.external_jobid)
+            external_id = job_info.external_jobid
+            status = statuses.get(external_id)
             if status is None:
-                since = self.undecided_since.setdefault(job_info.external_jobid, now)
+                since = self.undecided_since.setdefault(external_id, now)
                 if now - since < LOST_AFTER_S:
                     yield job_info
                     continue
                 status = JobStatus(FAILED, None, reason=f"{self.adapter.NAME} lost track of it for {now - since:.0f} s")
             elif status.state not in (SUCCESS, FAILED):
-                self.undecided_since.pop(job_info.external_jobid, None)
-                self.ledger.update(self.site["name"], job_info.external_jobid, status.state)
+                self.undecided_since.pop(external_id, None)
+                self.ledger.update(self.site["name"], external_id, status.state, name=job_info.aux.get("name"))
                 yield job_info
                 continue
-            self.ledger.update(self.site["name"], job_info.external_jobid, status.state, status.exit_code)
-            if status.state == SUCCESS:
-                self.report_job_success(job_info)
-            else:
-                self.report_job_error(job_info, msg=(
-                    f"{self.adapter.NAME} job {job_info.external_jobid} ({job_info.aux.get('name')}) failed: "
-                    f"exit code {status.exit_code}{', ' + status.reason if status.reason else ''}; "
-                    f"batch log {' '.join(self.log_files(job_info.aux.get('log_path', '')))}. "))
+            self.conclude(job_info, status)
+        try:
+            self.flush()
+        except WorkflowError as error:
+            self.logger.error(str(error))
+
+    def conclude(self, job_info: SubmittedJobInfo, status: JobStatus):
+        """Report a finished batch job; an ensemble member succeeded when its outputs exist."""
+        succeeded = status.state == SUCCESS
+        if job_info.aux.get("ensemble") and not succeeded:
+            succeeded = all(Path(f).exists() for f in job_info.job.output)
+        self.ledger.update(self.site["name"], job_info.external_jobid, SUCCESS if succeeded else FAILED,
+                           0 if succeeded and job_info.aux.get("ensemble") else status.exit_code,
+                           name=job_info.aux.get("name"))
+        if succeeded:
+            self.report_job_success(job_info)
+            return
+        where = f" in ensemble {job_info.aux['ensemble']}" if job_info.aux.get("ensemble") else ""
+        self.report_job_error(job_info, msg=(
+            f"{self.adapter.NAME} job {job_info.external_jobid} ({job_info.aux.get('name')}{where}) failed: "
+            f"exit code {status.exit_code}{', ' + status.reason if status.reason else ''}; "
+            f"batch log {' '.join(self.log_files(job_info.aux.get('log_path', '')))}. "))
 
     def log_files(self, log_path: str) -> list:
         """Where a batch job's output went (Cobalt writes PREFIX.output/.error/.cobaltlog instead)."""
@@ -196,7 +354,10 @@ class Executor(RemoteExecutor):
 
     # -- cancellation -------------------------------------------------------------------------
     def cancel_jobs(self, active_jobs: List[SubmittedJobInfo]):
-        ids = [j.external_jobid for j in active_jobs]
+        with self.pending_lock:
+            self.pending.clear()
+            self.pending_since.clear()
+        ids = sorted({j.external_jobid for j in active_jobs})
         for start in range(0, len(ids), CANCEL_CHUNK):
             chunk = ids[start:start + CANCEL_CHUNK]
             answer = run_command(self.adapter.cancel_argv(chunk))
@@ -209,3 +370,46 @@ class Executor(RemoteExecutor):
 
     def get_job_exec_prefix(self, job: JobExecutorInterface):
         return ""
+
+
+class SlotCounter:
+    """Free places per queue under the site's max_queued, counted once per queue and flush."""
+
+    def __init__(self, executor: Executor):
+        self.executor = executor
+        self.limits = queue_limits(executor.site)
+        self.free_by_queue = {}
+
+    def free(self, queue) -> int:
+        maximum = self.limits.get(queue, {}).get("max_queued") or self.executor.site.get("max_queued")
+        if maximum is None:
+            return 1_000_000
+        if queue not in self.free_by_queue:
+            used = self.executor.count_user_jobs(queue)
+            self.free_by_queue[queue] = 0 if used is None else max(0, maximum - used)
+        return self.free_by_queue[queue]
+
+    def take(self, queue) -> bool:
+        if self.free(queue) <= 0:
+            return False
+        self.free_by_queue[queue] = self.free(queue) - 1
+        return True
+
+
+def _srun(index: int, cores: int) -> str:
+    return f"srun --nodes=1 --ntasks=1 --cpus-per-task={cores} --exact "
+
+
+def _mpiexec(index: int, cores: int) -> str:
+    return f'mpiexec -n 1 --ppn 1 --depth={cores} --cpu-bind depth --hosts "$(sed -n {index + 1}p "$PBS_NODEFILE")" '
+
+
+def _aprun(index: int, cores: int) -> str:
+    return f"aprun -n 1 -N 1 -d {cores} -cc none "
+
+
+def _ibrun(index: int, cores: int) -> str:
+    return f"ibrun -n 1 -o {index} "
+
+
+LAUNCHERS = {"srun": _srun, "mpiexec": _mpiexec, "aprun": _aprun, "ibrun": _ibrun, "local": lambda i, c: ""}

@@ -414,3 +414,12 @@ def parse_count(stdout: str, states: str = "QHWTRESBU") -> int:
 def find_by_name_argv(name: str, user: str) -> list[str]:
     """Ids of the user's unfinished jobs with this name, one a line."""
     return ["qselect", "-u", user, "-N", job_name(name)]
+
+
+def count_user_jobs(returncode: int, stdout: str, stderr: str) -> int:
+    """`qstat -u USER [QUEUE]`: the user's queued and running jobs; a failed query raises."""
+    if returncode != 0 and stdout.strip():
+        raise RuntimeError(f"qstat exited {returncode}: {stderr.strip()[:200]}")
+    if returncode != 0 and "Unknown queue" not in stderr and stderr.strip():
+        raise RuntimeError(f"qstat exited {returncode}: {stderr.strip()[:200]}")
+    return parse_count(stdout)

@@ -115,7 +115,9 @@ def _environment(profile_dir: Path | None) -> jinja2.Environment:
     return environment
 
 
-def render_script(adapter, request: JobRequest, site: dict, exec_job: str, profile_dir: Path | None = None) -> str:
+def render_script(adapter, request: JobRequest, site: dict, exec_job: str, profile_dir: Path | None = None,
+                  launches: list | None = None) -> str:
+    """The batch script; `launches` (an ensemble's commands, run concurrently) replaces `exec_job`."""
     environment = _environment(profile_dir)
     use_profile = profile_dir is not None and (Path(profile_dir) / PROFILE_TEMPLATE).exists()
     template = environment.get_template(PROFILE_TEMPLATE if use_profile else adapter.TEMPLATE)
@@ -129,4 +131,6 @@ def render_script(adapter, request: JobRequest, site: dict, exec_job: str, profi
         exec_job=exec_job,
         request=request,
         launcher=site.get("launcher", ""),
+        launches=launches or [],
+        max_launches=int((site.get("ensemble") or {}).get("max_launches", 1000)),
     )

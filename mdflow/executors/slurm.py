@@ -200,5 +200,15 @@ def count_user_jobs_argv(user: str, queue: str | None) -> list[str]:
     return argv + ([f"--partition={queue}"] if queue else [])
 
 
+def count_user_jobs(returncode: int, stdout: str, stderr: str) -> int:
+    """Lines of `squeue --format=%i` for the user's pending/running jobs; a failed query raises."""
+    if returncode != 0:
+        raise RuntimeError(f"squeue exited {returncode}: {stderr.strip()[:200]}")
+    ids = stdout.split()
+    if not all(i.replace("_", "").replace("[", "").replace("]", "").replace("-", "").isdigit() for i in ids):
+        raise RuntimeError("garbled squeue output")
+    return len(ids)
+
+
 def find_by_name_argv(name: str, user: str) -> list[str]:
     return ["squeue", "--noheader", "--format=%i", f"--name={name}", f"--user={user}"]

@@ -12,5 +12,7 @@ set -eo pipefail
 
 cd /project
 
+
 /venv/bin/python3 -m snakemake --snakefile '/mdflow/workflow/Snakefile' --target-jobs 'simulate:system=villin,replica=0,segment=001' --mode 'remote'
+
 

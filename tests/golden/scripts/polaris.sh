@@ -17,5 +17,7 @@ module load conda || true
 
 cd /project
 
+
 /venv/bin/python3 -m snakemake --snakefile '/mdflow/workflow/Snakefile' --target-jobs 'simulate:system=villin,replica=0,segment=001' --mode 'remote'
+
 

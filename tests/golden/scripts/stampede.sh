@@ -17,5 +17,7 @@ module load python/3.11 || true
 
 cd /project
 
+
 /venv/bin/python3 -m snakemake --snakefile '/mdflow/workflow/Snakefile' --target-jobs 'simulate:system=villin,replica=0,segment=001' --mode 'remote'
+
 
