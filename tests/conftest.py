@@ -92,3 +92,31 @@ def shim_env(tmp_path: Path, names, plan: dict | None = None) -> dict:
 def shim_calls(tmp_path: Path, name: str) -> list[str]:
     log = tmp_path / "shim.log"
     return [line for line in log.read_text().splitlines() if line.split(" ", 1)[0] == name] if log.exists() else []
+
+
+SHORT_TASKS = REPO / "tests/workflows/short_tasks/Snakefile"
+RUN_WITH_MDFLOW_EXECUTOR = ("import sys, mdflow.cli as c, snakemake.cli as s; c.register_executor(); "
+                            "sys.argv = ['snakemake'] + sys.argv[1:]; s.main()")
+
+
+def run_short_tasks(workdir: Path, site_yaml: str, config: dict, *args, env_extra=None, timeout=600):
+    """tests/workflows/short_tasks through mdflow's executor with the site `site_yaml`."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    site = workdir / "site"
+    site.mkdir(exist_ok=True)
+    (site / "mdflow.yaml").write_text(site_yaml)
+    env = {**os.environ, "MDFLOW_SITE_PROFILE": str(site), **(env_extra or {})}
+    argv = [sys.executable, "-c", RUN_WITH_MDFLOW_EXECUTOR, "--snakefile", str(SHORT_TASKS), "--executor", "mdflow",
+            "--jobs", "1000", "--seconds-between-status-checks", "1", "--latency-wait", "10",
+            "--config", *[f"{k}={v}" for k, v in config.items()], *args]
+    return subprocess.run(argv, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def task_times(workdir: Path) -> dict:
+    """{task: (start, end)} from the files the short tasks write."""
+    times = {}
+    for start in (workdir / "out").glob("*.start"):
+        end = start.with_suffix(".end")
+        if end.exists():
+            times[start.stem] = (float(start.read_text()), float(end.read_text()))
+    return times

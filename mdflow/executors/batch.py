@@ -43,6 +43,10 @@ class QueueLimitReached(Exception):
     pass
 
 
+class SubmissionRefused(Exception):
+    """The scheduler refused a submission for good; its jobs were already reported failed."""
+
+
 def run_command(argv: list, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run a scheduler command; a hang or a missing binary becomes a failed answer, not an exception."""
     try:
@@ -148,7 +152,11 @@ class Executor(RemoteExecutor):
             try:
                 for job, request in singles:
                     if slots.take(request.queue):
-                        self.submit_single(job, request)
+                        try:
+                            self.submit_single(job, request)
+                        except SubmissionRefused as refused:
+                            self.logger.error(str(refused))
+                            continue
                         self.pending.remove(job)
                         self.pending_since.pop(job, None)
                 if short and self.gathered(short):
@@ -169,9 +177,9 @@ class Executor(RemoteExecutor):
         return time.time() - oldest >= self.policy.gather_s
 
     def submit_single(self, job, request: JobRequest):
-        script = self.script_dir / f"{request.name}.a{job.attempt}.sh"
-        script.write_text(render_script(self.adapter, request, self.site, self.format_job_exec(job), self.template_dir()))
-        external_id = self.submit(script, request)
+        script = self.write_script(f"{request.name}.a{job.attempt}.sh",
+                                   render_script(self.adapter, request, self.site, self.format_job_exec(job), self.template_dir()))
+        external_id = self.submit_or_fail(script, request, [job])
         self.record(job, request, external_id, request.log_path)
         self.logger.info(f"Submitted {request.name} to {self.site['name']} "
                          f"(queue {request.queue or 'default'}) as {self.adapter.NAME} job {external_id}")
@@ -186,7 +194,11 @@ class Executor(RemoteExecutor):
         planned = ensembles.plan(short, slots.free(queue), policy, limit)
         for ensemble in planned:
             slots.take(queue)
-            self.submit_ensemble(ensemble, queue)
+            try:
+                self.submit_ensemble(ensemble, queue)
+            except SubmissionRefused as refused:
+                self.logger.error(str(refused))
+                continue
             for member in ensemble.members:
                 self.pending.remove(member.key)
                 self.pending_since.pop(member.key, None)
@@ -206,10 +218,9 @@ class Executor(RemoteExecutor):
     def submit_ensemble(self, ensemble: ensembles.Ensemble, queue):
         request = self.ensemble_request(ensemble, queue)
         jobs = [m.key for m in ensemble.members]
-        script = self.script_dir / f"{request.name}.sh"
-        script.write_text(render_script(self.adapter, request, self.site, "", self.template_dir(),
-                                        launches=self.ensemble_launches(jobs, request)))
-        external_id = self.submit(script, request)
+        script = self.write_script(f"{request.name}.sh", render_script(
+            self.adapter, request, self.site, "", self.template_dir(), launches=self.ensemble_launches(jobs, request)))
+        external_id = self.submit_or_fail(script, request, jobs)
         for job in jobs:
             self.record(job, self.request_for(job), external_id, request.log_path, ensemble=request.name)
         self.logger.info(f"Submitted ensemble {request.name}: {len(jobs)} jobs, {request.cpus_per_task} cores, "
@@ -246,6 +257,24 @@ class Executor(RemoteExecutor):
             general_args,
             format_cli_arg("--mode", self.get_exec_mode().item_to_choice()),
         ])
+
+    def write_script(self, filename: str, text: str) -> Path:
+        script = self.script_dir / filename
+        script.write_text(text)
+        script.chmod(0o755)
+        return script
+
+    def submit_or_fail(self, script: Path, request: JobRequest, jobs: list) -> str:
+        """Submit; when the scheduler refuses for good, the jobs fail (Snakemake may retry them)
+        instead of waiting forever in the pending list."""
+        try:
+            return self.submit(script, request)
+        except WorkflowError as error:
+            for job in jobs:
+                self.pending.remove(job)
+                self.pending_since.pop(job, None)
+                self.report_job_error(SubmittedJobInfo(job), msg=str(error))
+            raise SubmissionRefused(str(error)) from None
 
     def record(self, job, request: JobRequest, external_id: str, log_path: str, ensemble: str | None = None):
         self.ledger.record_submission(self.site["name"], external_id, request.name, job_rule(job), job_wildcards(job),
@@ -296,7 +325,17 @@ class Executor(RemoteExecutor):
 
     # -- status -------------------------------------------------------------------------------
     async def check_active_jobs(self, active_jobs: List[SubmittedJobInfo]) -> Generator[SubmittedJobInfo, None, None]:
+        for job_info in self.check_batch_jobs(active_jobs):
+            yield job_info
+        try:
+            self.flush()  # pending jobs may fit now: slots freed, gather window over, limit backoff passed
+        except WorkflowError as error:
+            self.logger.error(str(error))
+
+    def check_batch_jobs(self, active_jobs: List[SubmittedJobInfo]):
         ids = sorted({j.external_jobid for j in active_jobs})
+        if not ids:
+            return
         try:
             statuses = self.adapter.poll(ids, run_command, {j.external_jobid: j.aux for j in active_jobs},
                                          self.adapter_state)
@@ -326,10 +365,6 @@ class Executor(RemoteExecutor):
                 yield job_info
                 continue
             self.conclude(job_info, status)
-        try:
-            self.flush()
-        except WorkflowError as error:
-            self.logger.error(str(error))
 
     def conclude(self, job_info: SubmittedJobInfo, status: JobStatus):
         """Report a finished batch job; an ensemble member succeeded when its outputs exist."""

@@ -1,0 +1,63 @@
+"""Ensemble planning: honest layered walltime, splitting at the limit, queue slots, short-job policy."""
+
+import pytest
+
+from mdflow.executors.ensembles import Member, Policy, honest_walltime, is_short, layers, padded, plan, policy_from_site
+
+POLICY = Policy(short_runtime_min=10, rules=("analyze",), max_walltime_min=30, max_members=100, nodes=1,
+                cores_per_node=4, max_launches=1000)
+
+
+def members(n, runtime=5, cores=1, rule="simulate"):
+    return [Member(key=f"{rule}{i}", rule=rule, cores=cores, runtime_min=runtime) for i in range(n)]
+
+
+def test_layers_fill_the_cores_and_walltime_sums_layers():
+    group = members(9, runtime=5)
+    assert [len(layer) for layer in layers(group, 4)] == [4, 4, 1]
+    assert honest_walltime(group, 4) == 15
+    mixed = [Member("a", "r", 2, 10), Member("b", "r", 2, 3), Member("c", "r", 3, 4)]
+    assert honest_walltime(mixed, 4) == 10 + 4
+
+
+def test_padding_for_startup():
+    assert padded(5) == 6 and padded(60) == 66
+
+
+def test_everything_fits_in_one_ensemble():
+    [ensemble] = plan(members(8, runtime=5), free_slots=20, policy=POLICY, queue_max_walltime_min=None)
+    assert len(ensemble.members) == 8 and ensemble.cores == 4 and ensemble.walltime_min == padded(10)
+
+
+def test_over_long_ensemble_is_split_never_exceeding_the_limit():
+    planned = plan(members(40, runtime=5), free_slots=20, policy=POLICY, queue_max_walltime_min=None)
+    assert [len(e.members) for e in planned] == [20, 20]  # 5 layers of 4 × 5 min = 25 (+3) <= 30
+    assert all(e.walltime_min <= 30 for e in planned)
+    tighter = plan(members(40, runtime=5), free_slots=20, policy=POLICY, queue_max_walltime_min=12)
+    assert all(e.walltime_min <= 12 for e in tighter) and sum(len(e.members) for e in tighter) == 40
+    assert [len(e.members) for e in tighter] == [8] * 5
+
+
+def test_free_slots_cap_the_number_of_ensembles():
+    planned = plan(members(40, runtime=5), free_slots=1, policy=POLICY, queue_max_walltime_min=None)
+    assert len(planned) == 1 and len(planned[0].members) == 20
+    assert plan(members(5), free_slots=0, policy=POLICY, queue_max_walltime_min=None) == []
+
+
+def test_max_members():
+    policy = Policy(**{**POLICY.__dict__, "max_members": 3})
+    assert [len(e.members) for e in plan(members(7, runtime=1), 10, policy, None)] == [3, 3, 1]
+
+
+def test_short_job_policy():
+    assert is_short(POLICY, "simulate", 10, 1) and not is_short(POLICY, "simulate", 11, 1)
+    assert is_short(POLICY, "analyze", 500, 1)          # rule opt-in
+    assert not is_short(POLICY, "simulate", 5, 8)       # more cores than an ensemble has
+    assert not is_short(None, "simulate", 1, 1)         # no policy: nothing is packed
+
+
+def test_policy_from_site():
+    site = {"cores_per_node": 64, "ensemble": {"short_runtime": "00:20:00", "max_walltime": "01:00:00", "nodes": 2}}
+    policy = policy_from_site(site)
+    assert (policy.short_runtime_min, policy.max_walltime_min, policy.capacity) == (20, 60, 128)
+    assert policy_from_site({}) is None
