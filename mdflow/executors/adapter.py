@@ -49,6 +49,15 @@ class StatusQuery:
     notes: dict = field(default_factory=dict)
 
 
+def classify_by_patterns(text: str, limit_patterns, transient_patterns) -> str:
+    """LIMIT if a per-user-limit message is in `text`, TRANSIENT if a passing fault is, else FATAL."""
+    if any(p in text for p in limit_patterns):
+        return LIMIT
+    if any(p in text for p in transient_patterns):
+        return TRANSIENT
+    return FATAL
+
+
 def format_walltime(minutes: int) -> str:
     """HH:MM:SS, as Slurm, PBS and Cobalt all accept."""
     return f"{minutes // 60:02d}:{minutes % 60:02d}:00"

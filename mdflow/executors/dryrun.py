@@ -80,7 +80,7 @@ def install(site: dict, scripts_dir: str | None, project: Path) -> list:
         if request is None:
             return
         if ensembles.is_short(planner(self).policy, job_rule(job), request.walltime_min, request.cpus_per_task):
-            logger.info(f"    submission: short job, packed into an ensemble (see the plan after this round)")
+            logger.info("    submission: short job, packed into an ensemble (see the plan after this round)")
             return
         logger.info(
             f"    submission: site {site['name']} ({planner(self).adapter.NAME}), queue {request.queue or 'default'}, "

@@ -23,7 +23,8 @@ import re
 import signal
 
 from mdflow.executors.adapter import (
-    FAILED, FATAL, LIMIT, QUEUED, RUNNING, SUCCESS, TRANSIENT, UNKNOWN,
+    classify_by_patterns,
+    FAILED, QUEUED, RUNNING, SUCCESS, UNKNOWN,
     JobRequest, JobStatus, format_walltime,
 )
 
@@ -141,11 +142,7 @@ def parse_submit(stdout: str) -> str:
 
 
 def classify_submit_error(text: str) -> str:
-    if any(p in text for p in LIMIT_PATTERNS):
-        return LIMIT
-    if any(p in text for p in TRANSIENT_PATTERNS):
-        return TRANSIENT
-    return FATAL
+    return classify_by_patterns(text, LIMIT_PATTERNS, TRANSIENT_PATTERNS)
 
 
 # ---------------------------------------------------------------------------------- parsing

@@ -10,7 +10,8 @@ import re
 import shutil
 
 from mdflow.executors.adapter import (
-    FAILED, FATAL, LIMIT, QUEUED, RUNNING, SUCCESS, TRANSIENT,
+    classify_by_patterns,
+    FAILED, QUEUED, RUNNING, SUCCESS,
     JobRequest, JobStatus, format_walltime,
 )
 
@@ -60,11 +61,7 @@ def parse_submit(stdout: str) -> str:
 
 
 def classify_submit_error(text: str) -> str:
-    if any(p in text for p in LIMIT_PATTERNS):
-        return LIMIT
-    if any(p in text for p in TRANSIENT_PATTERNS):
-        return TRANSIENT
-    return FATAL
+    return classify_by_patterns(text, LIMIT_PATTERNS, TRANSIENT_PATTERNS)
 
 
 def squeue_argv(ids: list[str]) -> list[str]:

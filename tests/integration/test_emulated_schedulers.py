@@ -2,7 +2,6 @@
 which follow those schedulers' documented CLI and output formats and run every job on the real Slurm."""
 
 import os
-from pathlib import Path
 
 import pytest
 

@@ -1,6 +1,5 @@
 """The ci campaign through a real Slurm with mdflow's executor, and the faults it must survive."""
 
-import json
 import os
 import signal
 import subprocess

@@ -1,6 +1,5 @@
 """Ensemble planning: honest layered walltime, splitting at the limit, queue slots, short-job policy."""
 
-import pytest
 
 from mdflow.executors.ensembles import Member, Policy, honest_walltime, is_short, layers, padded, plan, policy_from_site
 
