@@ -5,13 +5,14 @@ workflow/scripts/*.py are one-liners that call `run(<step>, snakemake)`. A user 
 """
 
 import contextlib
+import json
 import shutil
 import sys
-import time
 from pathlib import Path
 
-from mdflow import transfer
+from mdflow import provenance, transfer
 from mdflow.errors import MdflowError
+from mdflow.io_atomic import atomic_write_text
 
 
 def setup(smk) -> None:
@@ -27,6 +28,8 @@ def setup(smk) -> None:
         minimize_iterations=smk.params.minimize_iterations,
         platform=smk.config.get("platform", "auto"),
         cpu_threads=smk.threads,
+        deterministic_forces=smk.config.get("deterministic_forces", False),
+        seed=smk.params.seed,
         system_xml=smk.output.system,
         topology_pdb=smk.output.topology,
         state_xml=smk.output.state,
@@ -34,6 +37,7 @@ def setup(smk) -> None:
     )
     print(f"setup {smk.wildcards.system}: {summary['atoms']} atoms, potential "
           f"{summary['potential_before_kj_mol']:.1f} -> {summary['potential_after_kj_mol']:.1f} kJ/mol")
+    return {"platform": summary["platform"], "seeds": {"system": smk.params.seed}, "atoms": summary["atoms"]}
 
 
 def push(smk) -> None:
@@ -55,11 +59,14 @@ def simulate(smk) -> None:
         steps=p.steps, report_interval=p.report_interval, checkpoint_interval=p.checkpoint_interval,
         seed=p.seed, replica=int(smk.wildcards.replica), segment=int(smk.wildcards.segment),
         platform=smk.config.get("platform", "auto"), cpu_threads=smk.threads,
+        deterministic_forces=smk.config.get("deterministic_forces", False),
     )
     summary = run_segment(spec, log=print)
     transfer.write_manifest(smk.output.manifest, [smk.output.dcd, smk.output.csv, smk.output.state],
                             segment=summary)
     print(f"segment done: {summary}")
+    return {"platform": summary["platform"], "seeds": {"system": p.seed, "integrator": summary["integrator_seed"]},
+            "resumed_from_step": summary["resumed_from_step"], "ns_per_day": summary["ns_per_day"]}
 
 
 def pull(smk) -> None:
@@ -72,7 +79,24 @@ def analyze(smk) -> None:
     from mdflow.md.analyze import analyze_system
 
     replicas = {int(r): [tuple(pair) for pair in pairs] for r, pairs in smk.params.segments.items()}
-    analyze_system(smk.wildcards.system, smk.input.topology, replicas, dict(smk.output.items()))
+    decisions = list(smk.input.get("decisions", []))
+    convergence = json.loads(Path(decisions[-1]).read_text()) if decisions else None
+    analyze_system(smk.wildcards.system, smk.input.topology, replicas, dict(smk.output.items()), convergence)
+
+
+def converge(smk) -> None:
+    from mdflow.md.analyze import replica_series
+    from mdflow.md.convergence import Criterion, decide, describe
+
+    system, p = smk.wildcards.system, smk.params
+    if p.metric is None:
+        raise MdflowError(f"system {system!r}: no convergence check without max_length_ps in the systems sheet")
+    criterion = Criterion(p.metric, p.tolerance, p.window_segments, p.max_segments)
+    values = {replica: [replica_series(smk.input.topology, [tuple(pair)])[p.metric] for pair in pairs]
+              for replica, pairs in p.segments.items()}
+    decision = {"system": system, **decide(values, criterion, segments_done=int(smk.wildcards.segment) + 1)}
+    atomic_write_text(smk.output.decision, json.dumps(decision, indent=2) + "\n")
+    print(f"{system}: {describe(decision)}")
 
 
 def report(smk) -> None:
@@ -81,11 +105,30 @@ def report(smk) -> None:
     write_report(smk.params.systems, smk.input.setup, smk.input.analysis, smk.output.html)
 
 
-STEPS = {f.__name__: f for f in (setup, push, simulate, pull, analyze, report)}
+STEPS = {f.__name__: f for f in (setup, push, simulate, pull, converge, analyze, report)}
+
+
+def write_provenance(step: str, smk, meter, details) -> None:
+    """The step's provenance JSON (its `provenance` output); an upstream record (input `provenance`,
+    e.g. the simulate step's, pulled along with its segment) is embedded as 'upstream'."""
+    outputs = dict(smk.output.items())
+    target = outputs.pop("provenance", None)
+    if target is None:
+        return
+    inputs = dict(smk.input.items())
+    upstream = inputs.pop("provenance", None)
+    record = provenance.collect(
+        step=step, wildcards=dict(smk.wildcards.items()), site=smk.config.get("site_name"),
+        input_files=[f for files in inputs.values() for f in ([files] if isinstance(files, str) else files)],
+        output_files=list(outputs.values()), meter=meter, details=details,
+    )
+    if upstream:
+        record["upstream"] = json.loads(Path(upstream).read_text())
+    atomic_write_text(target, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
 def run(step: str, smk) -> None:
-    """Run one step with stdout/stderr appended to the rule's log."""
+    """Run one step with stdout/stderr appended to the rule's log, then write its provenance."""
     log_path = Path(smk.log[0]) if len(smk.log) else None
     stderr = sys.stderr
     with contextlib.ExitStack() as stack:
@@ -94,11 +137,12 @@ def run(step: str, smk) -> None:
             handle = stack.enter_context(open(log_path, "a", buffering=1))
             stack.enter_context(contextlib.redirect_stdout(handle))
             stack.enter_context(contextlib.redirect_stderr(handle))
-        started = time.time()
         try:
-            STEPS[step](smk)
+            with provenance.Meter() as meter:
+                details = STEPS[step](smk)
         except MdflowError as error:
             print(f"mdflow: {error}", file=stderr)
             print(f"mdflow: {error}")
             sys.exit(1)
-        print(f"{step} finished in {time.time() - started:.2f} s")
+        write_provenance(step, smk, meter, details)
+        print(f"{step} finished in {meter.usage.wall_s:.2f} s")

@@ -32,10 +32,10 @@ def run_mdflow(project: Path, *args, check=False, timeout=600, env_extra=None, *
 
 
 def planned_jobs(dry_run_output: str) -> list[tuple[str, dict]]:
-    """(rule, wildcards) of every job in Snakemake's dry-run listing, 'all' excluded."""
+    """(rule, wildcards) of every job (checkpoints included) in Snakemake's dry-run listing, 'all' excluded."""
     jobs, rule = [], None
     for line in dry_run_output.splitlines():
-        match = re.match(r"^(?:local)?rule (\w+):$", line.strip())
+        match = re.match(r"^(?:local)?(?:rule|checkpoint) (\w+):$", line.strip())
         if match:
             rule = match.group(1)
             if rule != "all":
@@ -120,3 +120,15 @@ def task_times(workdir: Path) -> dict:
         if end.exists():
             times[start.stem] = (float(start.read_text()), float(end.read_text()))
     return times
+
+
+def assert_job_ids_in_provenance(project: Path, ledger_entries, scheduler: str) -> None:
+    """Every pulled segment's provenance names the batch job that simulated it, as the ledger recorded it."""
+    import json
+
+    simulated = {(e.wildcards["system"], e.wildcards["replica"], e.wildcards["segment"]): e.external_id
+                 for e in ledger_entries if e.rule == "simulate"}
+    assert simulated
+    for (system, replica, segment), external_id in simulated.items():
+        record = json.loads((project / f"results/{system}/rep{replica}/seg{segment}.provenance.json").read_text())
+        assert record["upstream"]["scheduler_job"] == {"scheduler": scheduler, "job_id": external_id}

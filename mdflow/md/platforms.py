@@ -15,8 +15,9 @@ def available_platforms() -> list[str]:
     return [openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())]
 
 
-def choose_platform(requested: str = "auto", cpu_threads: int | None = None):
-    """Return (platform, properties) for `requested` ('auto' or a platform name)."""
+def choose_platform(requested: str = "auto", cpu_threads: int | None = None, deterministic_forces: bool = False):
+    """Return (platform, properties) for `requested` ('auto' or a platform name). `deterministic_forces`
+    makes CPU/CUDA/OpenCL sum forces in a fixed order (Reference always does), for bitwise-repeatable runs."""
     names = available_platforms()
     if requested == "auto":
         name = next(n for n in AUTO_ORDER if n in names)
@@ -32,4 +33,6 @@ def choose_platform(requested: str = "auto", cpu_threads: int | None = None):
         properties["Threads"] = str(int(cpu_threads))
     if name == "CUDA":
         properties["Precision"] = "mixed"
+    if deterministic_forces and name != "Reference":
+        properties["DeterministicForces"] = "true"
     return openmm.Platform.getPlatformByName(name), properties

@@ -5,6 +5,7 @@ Writes three files that everything downstream reads: the serialized System XML, 
 """
 
 import json
+import random
 from pathlib import Path
 
 import openmm
@@ -18,7 +19,7 @@ from mdflow.md.platforms import choose_platform
 WATER_RESIDUES = {"HOH", "WAT", "H2O", "TIP3", "SOL"}
 
 
-def fix_structure(structure: Path, ph: float):
+def fix_structure(structure: Path, ph: float, seed: int | None = None):
     """PDBFixer pass: nonstandard residues, foreign heterogens, missing atoms, hydrogens at `ph`."""
     from pdbfixer import PDBFixer
 
@@ -34,7 +35,7 @@ def fix_structure(structure: Path, ph: float):
     fixer.replaceNonstandardResidues()
     _remove_crystal_water(fixer)
     fixer.findMissingAtoms()
-    fixer.addMissingAtoms()
+    fixer.addMissingAtoms(seed=seed)
     fixer.addMissingHydrogens(ph)
     return fixer.topology, fixer.positions
 
@@ -83,8 +84,8 @@ def build_system(topology, positions, forcefield: str, solvent: str, padding_nm:
 
 
 def minimize(system, positions, topology, max_iterations: int, platform_name: str,
-             cpu_threads: int | None):
-    platform, properties = choose_platform(platform_name, cpu_threads)
+             cpu_threads: int | None, deterministic_forces: bool = False):
+    platform, properties = choose_platform(platform_name, cpu_threads, deterministic_forces)
     integrator = openmm.VerletIntegrator(0.001)
     context = openmm.Context(system, integrator, platform, properties)
     if topology.getPeriodicBoxVectors() is not None:
@@ -99,14 +100,17 @@ def minimize(system, positions, topology, max_iterations: int, platform_name: st
 def prepare(structure: Path, forcefield: str, solvent: str, ph: float, padding_nm: float,
             ionic_strength_molar: float, minimize_iterations: int, platform: str,
             cpu_threads: int | None, system_xml: Path, topology_pdb: Path, state_xml: Path,
-            summary_json: Path) -> dict:
-    """Run the whole setup and write the four output files atomically."""
-    topology, positions = fix_structure(Path(structure), ph)
+            summary_json: Path, deterministic_forces: bool = False, seed: int | None = None) -> dict:
+    """Run the whole setup and write the four output files atomically. With a `seed` it repeats exactly:
+    Modeller and PDBFixer place new hydrogens, waters and ions with Python's global `random`."""
+    if seed is not None:
+        random.seed(seed)
+    topology, positions = fix_structure(Path(structure), ph, seed)
     topology, positions, system = build_system(
         topology, positions, forcefield, solvent, padding_nm, ionic_strength_molar, Path(structure)
     )
     state, energy_before, platform_used = minimize(
-        system, positions, topology, minimize_iterations, platform, cpu_threads
+        system, positions, topology, minimize_iterations, platform, cpu_threads, deterministic_forces
     )
     atomic_write_text(system_xml, openmm.XmlSerializer.serialize(system))
     atomic_write_text(state_xml, openmm.XmlSerializer.serialize(state))

@@ -52,6 +52,7 @@ class SegmentSpec:
     segment: int
     platform: str = "auto"
     cpu_threads: int | None = None
+    deterministic_forces: bool = False
 
     @property
     def partial_dir(self) -> Path:
@@ -59,7 +60,7 @@ class SegmentSpec:
 
     def fingerprint(self) -> str:
         """Identity of the work: a partial result is only resumed by the same work."""
-        relevant = {k: v for k, v in asdict(self).items() if k not in ("platform", "cpu_threads")}
+        relevant = {k: v for k, v in asdict(self).items() if k not in ("platform", "cpu_threads", "deterministic_forces")}
         relevant["start_state_sha256"] = sha256_file(self.start_state_xml)
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
 
@@ -112,7 +113,7 @@ def _build_context(spec: SegmentSpec, system):
         if isinstance(force, openmm.MonteCarloBarostat):
             force.setRandomNumberSeed(seed)
             force.setDefaultTemperature(spec.temperature_k * unit.kelvin)
-    platform, properties = choose_platform(spec.platform, spec.cpu_threads)
+    platform, properties = choose_platform(spec.platform, spec.cpu_threads, spec.deterministic_forces)
     context = openmm.Context(system, integrator, platform, properties)
     return context, integrator, seed
 

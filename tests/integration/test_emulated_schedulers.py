@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from conftest import REPO, add_profile, make_project, run_mdflow
+from conftest import REPO, add_profile, assert_job_ids_in_provenance, make_project, run_mdflow
 from mdflow.ledger import Ledger
 
 pytestmark = pytest.mark.campaign
@@ -29,3 +29,4 @@ def test_ci_campaign_through_emulated_scheduler(slurm, tmp_path, scheduler, queu
     assert len({e.name for e in entries}) == len(entries)
     script = next((project / ".mdflow/jobs").glob("simulate.villin.0.001.a1.sh")).read_text()
     assert {"pbs": "#PBS -q debug", "cobalt": "#COBALT -q default"}[scheduler] in script
+    assert_job_ids_in_provenance(project, entries, scheduler)

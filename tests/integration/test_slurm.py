@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MDFLOW, add_profile, make_project, run_mdflow, shim_calls, shim_env
+from conftest import MDFLOW, add_profile, assert_job_ids_in_provenance, make_project, run_mdflow, shim_calls, shim_env
 from mdflow.ledger import Ledger
 
 pytestmark = pytest.mark.campaign
@@ -72,6 +72,7 @@ def test_ci_campaign_through_slurm_with_a_two_line_profile(slurm, tmp_path):
     assert set(ran) == set(names) and all(j["Partition"] == "debug" for j in ran.values())
     script = (project / ".mdflow/jobs/simulate.villin.0.001.a1.sh").read_text()
     assert "#SBATCH --partition=debug" in script and "--target-jobs 'simulate:system=villin,replica=0,segment=001'" in script
+    assert_job_ids_in_provenance(project, entries, "slurm")
 
 
 def test_killed_controller_reattaches_instead_of_resubmitting(slurm, tmp_path):

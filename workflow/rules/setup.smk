@@ -6,10 +6,12 @@ rule setup:
         topology=SETUP + "/topology.pdb",
         state=SETUP + "/minimized.xml",
         summary=SETUP + "/setup.json",
+        provenance=SETUP + "/provenance.json",
     params:
         forcefield=lambda wc: SYSTEMS[wc.system].forcefield,
         solvent=lambda wc: SYSTEMS[wc.system].solvent,
         ph=lambda wc: SYSTEMS[wc.system].ph,
+        seed=lambda wc: SYSTEMS[wc.system].seed,
         padding_nm=campaign.settings["padding_nm"],
         ionic_strength_molar=campaign.settings["ionic_strength_molar"],
         minimize_iterations=campaign.settings["minimize_iterations"],

@@ -22,6 +22,7 @@ rule simulate:
         csv=SEGMENT + ".csv",
         state=SEGMENT + ".state.xml",
         manifest=SEGMENT + ".json",
+        provenance=SEGMENT + ".provenance.json",
     params:
         temperature_k=system_param("temperature_k"),
         seed=system_param("seed"),

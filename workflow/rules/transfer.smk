@@ -19,10 +19,12 @@ rule pull:
         dcd=SEGMENT + ".dcd",
         csv=SEGMENT + ".csv",
         manifest=SEGMENT + ".json",
+        provenance=SEGMENT + ".provenance.json",
     output:
         dcd=PULLED + ".dcd",
         csv=PULLED + ".csv",
         manifest=PULLED + ".json",
+        provenance=PULLED + ".provenance.json",
     log:
         "logs/pull/{system}/rep{replica}/seg{segment}.log",
     script:

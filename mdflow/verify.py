@@ -1,0 +1,236 @@
+"""`mdflow verify`: compare a finished campaign with committed reference results.
+
+Two kinds of check, decided per system when the reference is written (`--update`):
+* exact: sha256 of every pulled segment trajectory and energy table and of the minimized state.
+  Only where runs repeat bit for bit: implicit solvent on the Reference platform, or on CPU with
+  one thread or DeterministicForces (setup is seeded). PME (explicit water) does not repeat across
+  a checkpoint restart, so explicit systems get tolerances only.
+* tolerance: numbers read from the results (energies from the pulled CSVs, RMSD/Rg from the
+  analysis summary) within |got - expected| <= max(abs, rel * |expected|).
+
+Bitwise results depend on the OpenMM version, platform and the CPU's vector instructions; when the
+reference was written in a different environment, exact checks are reported as skipped (and the
+tolerances still apply) instead of failing every run on another machine.
+
+Everything but `measure()` and the file I/O is pure.
+"""
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from mdflow.errors import MdflowError
+from mdflow.io_atomic import atomic_write_text, sha256_file
+
+EXACT = {"exact": True}
+# Default tolerances by quantity kind, chosen for a 0.4 ps ci run: loose enough for a PME run that
+# was resumed from a checkpoint, tight enough that a changed force field, seed or step is caught.
+TOLERANCES = {
+    "frames": EXACT,
+    "potential_after_kj_mol": {"abs": 0.01, "rel": 1e-4},
+    "potential_kj_mol.mean": {"abs": 0.5, "rel": 1e-3},
+    "temperature_k.mean": {"abs": 5.0, "rel": 0.0},
+    "rmsd_nm.mean": {"abs": 0.01, "rel": 0.0},
+    "rg_nm.mean": {"abs": 0.01, "rel": 0.0},
+}
+CPU_FLAGS_THAT_CHANGE_RESULTS = ("sse4_1", "avx", "avx2", "fma", "avx512f")
+
+
+@dataclass(frozen=True)
+class Measured:
+    quantity: str
+    value: object          # a number, an int or a sha256 string; None when the result is missing
+    tolerance: dict        # EXACT or {"abs": a, "rel": r}
+
+
+@dataclass(frozen=True)
+class Row:
+    quantity: str
+    expected: object
+    got: object
+    tolerance: dict
+    ok: bool
+    note: str = ""
+
+
+def cpu_vector_flags(cpuinfo_text: str) -> list[str]:
+    flags = set()
+    for line in cpuinfo_text.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.split(":", 1)[1].split())
+            break
+    return [f for f in CPU_FLAGS_THAT_CHANGE_RESULTS if f in flags]
+
+
+def environment(platform: str) -> dict:
+    """What bitwise results depend on: OpenMM version, platform, the CPU's vector instructions."""
+    import openmm
+
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        cpuinfo = ""
+    return {"openmm": openmm.__version__, "platform": platform, "cpu_flags": cpu_vector_flags(cpuinfo)}
+
+
+def bitwise_reproducible(solvent: str, settings: dict) -> bool:
+    if solvent != "implicit":
+        return False
+    platform = settings.get("platform")
+    return platform == "Reference" or (
+        platform == "CPU" and (settings.get("threads") == 1 or settings.get("deterministic_forces", False))
+    )
+
+
+def _energy_rows(paths) -> list[dict] | None:
+    rows = []
+    for path in paths:
+        try:
+            with open(path, newline="") as handle:
+                rows.extend({k: float(v) for k, v in row.items()} for row in csv.DictReader(handle))
+        except (OSError, ValueError, TypeError):
+            return None
+    return rows
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _mean(values):
+    return round(sum(values) / len(values), 6) if values else None
+
+
+def measure_system(results: Path, system, exact: bool) -> list[Measured]:
+    """Every quantity of one system, read from its results (value None where a file is missing)."""
+    base = results / system.name
+    out = []
+    setup = _read_json(base / "setup" / "setup.json") or {}
+    out.append(Measured(f"{system.name}/setup potential_after_kj_mol", setup.get("potential_after_kj_mol"),
+                        TOLERANCES["potential_after_kj_mol"]))
+    if exact:
+        state = base / "setup" / "minimized.xml"
+        out.append(Measured(f"{system.name}/setup/minimized.xml sha256", sha256_file(state) if state.is_file() else None,
+                            EXACT))
+    summary = (_read_json(base / "analysis" / "summary.json") or {}).get("replicas", {})
+    for replica in range(system.replicas):
+        rep = base / f"rep{replica}"
+        on_disk = len({p.stem for p in rep.glob("seg*.csv")} | {p.stem for p in rep.glob("seg*.dcd")})
+        segments = [f"seg{k:03d}" for k in range(max(system.segments, on_disk))]  # adaptive runs may add some
+        csvs = [rep / f"{s}.csv" for s in segments]
+        rows = _energy_rows(csvs)
+        label = f"{system.name}/rep{replica}"
+        out.append(Measured(f"{label} frames", len(rows) if rows is not None else None, TOLERANCES["frames"]))
+        for key in ("potential_kj_mol", "temperature_k"):
+            value = _mean([r[key] for r in rows]) if rows else None
+            out.append(Measured(f"{label} {key}.mean", value, TOLERANCES[f"{key}.mean"]))
+        for key in ("rmsd_nm", "rg_nm"):
+            value = summary.get(str(replica), {}).get(key, {}).get("mean")
+            out.append(Measured(f"{label} {key}.mean", value, TOLERANCES[f"{key}.mean"]))
+        if exact:
+            for path in sorted([*csvs, *(rep / f"{s}.dcd" for s in segments)]):
+                out.append(Measured(f"{label}/{path.name} sha256", sha256_file(path) if path.is_file() else None, EXACT))
+    return out
+
+
+def measure(project: Path, campaign) -> list[Measured]:
+    results = project / campaign.results
+    if not results.is_dir():
+        raise MdflowError(f"{campaign.results}/: no results to verify; run the campaign first")
+    return [m for system in campaign.systems.values()
+            for m in measure_system(results, system, bitwise_reproducible(system.solvent, campaign.settings))]
+
+
+def within(expected, got, tolerance: dict) -> bool:
+    if got is None:
+        return False
+    if tolerance.get("exact"):
+        return expected == got
+    if not isinstance(got, (int, float)) or not isinstance(expected, (int, float)):
+        return False
+    return abs(got - expected) <= max(tolerance.get("abs", 0.0), tolerance.get("rel", 0.0) * abs(expected))
+
+
+def compare(reference: dict, measured: list[Measured], here: dict) -> list[Row]:
+    """One row per quantity in the reference or in the results."""
+    same_environment = reference.get("environment") == here
+    expected_by_name = {q["quantity"]: q for q in reference.get("quantities", [])}
+    got_by_name = {m.quantity: m for m in measured}
+    rows = []
+    for name, entry in expected_by_name.items():
+        expected, tolerance = entry["expected"], entry["tolerance"]
+        got = got_by_name[name].value if name in got_by_name else None
+        if tolerance.get("exact") and not same_environment and isinstance(expected, str):
+            rows.append(Row(name, expected, got, tolerance, True, "skipped: reference from another environment"))
+        elif got is None:
+            rows.append(Row(name, expected, None, tolerance, False, "missing from the results"))
+        else:
+            rows.append(Row(name, expected, got, tolerance, within(expected, got, tolerance)))
+    for name, m in got_by_name.items():
+        if name not in expected_by_name:
+            rows.append(Row(name, None, m.value, m.tolerance, False, "not in the reference; verify --update adds it"))
+    return rows
+
+
+def reference_from(measured: list[Measured], here: dict) -> dict:
+    missing = [m.quantity for m in measured if m.value is None]
+    if missing:
+        raise MdflowError(f"cannot write a reference from an unfinished run: {missing[0]} is missing "
+                          f"({len(missing)} quantities missing)")
+    return {
+        "about": "reference results for `mdflow verify`; rewrite deliberately with `mdflow verify --update`",
+        "environment": here,
+        "quantities": [{"quantity": m.quantity, "expected": m.value, "tolerance": m.tolerance} for m in measured],
+    }
+
+
+def _show(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value[:12] + "…" if len(value) == 64 else value
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _show_tolerance(tolerance: dict) -> str:
+    if tolerance.get("exact"):
+        return "exact"
+    parts = [f"abs {tolerance['abs']:g}" if tolerance.get("abs") else "", f"rel {tolerance['rel']:g}" if tolerance.get("rel") else ""]
+    return ", ".join(p for p in parts if p) or "exact"
+
+
+def render(rows: list[Row]) -> str:
+    table = [("quantity", "expected", "got", "tolerance", "ok")]
+    for row in rows:
+        verdict = ("ok" if row.ok else "FAIL") + (f" ({row.note})" if row.note else "")
+        table.append((row.quantity, _show(row.expected), _show(row.got), _show_tolerance(row.tolerance), verdict))
+    widths = [max(len(r[i]) for r in table) for i in range(4)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(r[:4], widths)) + "  " + r[4] for r in table]
+    failed = sum(not r.ok for r in rows)
+    skipped = sum(r.note.startswith("skipped") for r in rows)
+    summary = f"{len(rows) - failed} of {len(rows)} quantities ok" + (f", {failed} FAILED" if failed else "")
+    if skipped:
+        summary += f" ({skipped} exact checks skipped: the reference was written with other OpenMM/platform/CPU)"
+    return "\n".join(lines + ["", summary]) + "\n"
+
+
+def load_reference(path: Path, shown: str) -> dict:
+    try:
+        reference = json.loads(path.read_text())
+        reference["quantities"][0]["tolerance"].get
+        return reference
+    except FileNotFoundError:
+        raise MdflowError(f"{shown}: reference not found; write one deliberately with `mdflow verify --update`") from None
+    except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
+        raise MdflowError(f"{shown}: not a reference file (JSON with a 'quantities' list); "
+                          f"rewrite it with `mdflow verify --update`") from None
+
+
+def write_reference(path: Path, reference: dict) -> None:
+    atomic_write_text(path, json.dumps(reference, indent=1) + "\n")

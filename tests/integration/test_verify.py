@@ -1,0 +1,120 @@
+"""Reproduction and provenance on a real ci run: `mdflow verify` against the committed reference
+(config/ci_reference.json), a perturbed result caught, and the provenance beside every result."""
+
+import hashlib
+import json
+import shutil
+import socket
+import subprocess
+from importlib.metadata import version
+
+import pytest
+
+from conftest import REPO, make_project, run_mdflow
+from mdflow.md.simulate import derive_seed
+
+pytestmark = pytest.mark.campaign
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    project = make_project(tmp_path_factory.mktemp("verify") / "project")
+    run_mdflow(project, "--profile", "ci", check=True)
+    return project
+
+
+def perturbed_copy(finished, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(finished, copy, symlinks=True)
+    return copy
+
+
+def test_fresh_ci_run_matches_the_committed_reference(finished):
+    result = run_mdflow(finished, "verify", "--profile", "ci")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["quantity", "expected", "got", "tolerance", "ok"]
+    reference = json.loads((REPO / "config/ci_reference.json").read_text())
+    assert lines[-1] == f"{len(reference['quantities'])} of {len(reference['quantities'])} quantities ok"
+    assert any("sha256" in line and "exact" in line for line in lines)  # implicit systems are checked bit for bit
+
+
+def test_altered_implicit_trajectory_fails_its_checksum(finished, tmp_path):
+    project = perturbed_copy(finished, tmp_path)
+    dcd = project / "results/villin/rep0/seg001.dcd"
+    data = bytearray(dcd.read_bytes())
+    data[-5] ^= 0x01  # one bit of the last coordinate
+    dcd.write_bytes(bytes(data))
+    result = run_mdflow(project, "verify", "--profile", "ci")
+    assert result.returncode == 1
+    failed = [line for line in result.stdout.splitlines() if "  FAIL" in line]
+    assert [line.split()[0] for line in failed] == ["villin/rep0/seg001.dcd"]
+    assert result.stdout.splitlines()[-1].endswith("1 FAILED")
+
+
+def test_explicit_energy_outside_tolerance_fails(finished, tmp_path):
+    project = perturbed_copy(finished, tmp_path)
+    table = project / "results/ala-water/rep0/seg000.csv"
+    header, first, *rest = table.read_text().splitlines(keepends=True)
+    cells = first.split(",")
+    cells[2] = f"{float(cells[2]) + 2000.0:.6f}"  # potential of one frame of 20: the mean moves by 100 kJ/mol
+    table.write_text(header + ",".join(cells) + "".join(rest))
+    result = run_mdflow(project, "verify", "--profile", "ci")
+    assert result.returncode == 1
+    failed = [line.split()[:2] for line in result.stdout.splitlines() if "  FAIL" in line]
+    assert failed == [["ala-water/rep0", "potential_kj_mol.mean"]]
+
+
+def test_missing_result_and_missing_reference_are_clear(finished, tmp_path):
+    project = perturbed_copy(finished, tmp_path)
+    (project / "results/ala-implicit/rep1/seg001.csv").unlink()
+    result = run_mdflow(project, "verify", "--profile", "ci")
+    assert result.returncode == 1 and "missing from the results" in result.stdout
+    update = run_mdflow(project, "verify", "--profile", "ci", "--update")
+    assert update.returncode == 2 and "unfinished run" in update.stderr and "Traceback" not in update.stderr
+    gone = run_mdflow(project, "verify", "--profile", "ci", "--reference", "config/nothing.json")
+    assert gone.returncode == 2
+    assert gone.stderr.strip().splitlines() == [
+        "mdflow: error: config/nothing.json: reference not found; write one deliberately with `mdflow verify --update`"]
+
+
+def test_update_rewrites_the_reference_deliberately(finished, tmp_path):
+    project = perturbed_copy(finished, tmp_path)
+    result = run_mdflow(project, "verify", "--profile", "ci", "--update", "--reference", "config/new.json", check=True)
+    assert "wrote config/new.json" in result.stdout
+    new = json.loads((project / "config/new.json").read_text())
+    assert new["quantities"] == json.loads((REPO / "config/ci_reference.json").read_text())["quantities"]
+
+
+def sha256(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_provenance_beside_every_result(finished):
+    results = finished / "results"
+    git_head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    records = {p.relative_to(results).as_posix(): json.loads(p.read_text()) for p in results.rglob("*provenance.json")}
+    expected = {"report.provenance.json"} | {
+        f"{s}/{part}" for s in ("ala-implicit", "ala-water", "villin") for part in ("setup/provenance.json", "analysis/provenance.json")
+    } | {f"ala-implicit/rep{r}/seg{k}.provenance.json" for r in (0, 1) for k in ("000", "001")} | {
+        f"{s}/rep0/seg{k}.provenance.json" for s in ("ala-water", "villin") for k in ("000", "001")}
+    assert set(records) == expected
+    for name, record in records.items():
+        assert record["versions"]["openmm"] == version("openmm") and record["versions"]["snakemake"] == version("snakemake")
+        assert record["versions"]["mdflow"] == version("mdflow")
+        assert record["host"] == socket.gethostname() and record["site"] == "ci"
+        assert record["workflow_git"]["commit"] == git_head
+        assert record["scheduler_job"] is None  # the ci profile runs locally
+        assert record["wall_s"] > 0 and record["cpu_s"] >= 0 and 20 < record["peak_rss_mb"] < 4000
+        for path, digest in {**record["inputs_sha256"], **record["outputs_sha256"]}.items():
+            assert sha256(finished / path) == digest, (name, path)
+    setup = records["villin/setup/provenance.json"]
+    assert setup["platform"] == "CPU" and setup["seeds"] == {"system": 13}
+    assert setup["inputs_sha256"] == {"resources/villin.pdb": sha256(finished / "resources/villin.pdb")}
+    pulled = records["villin/rep0/seg001.provenance.json"]
+    simulate = pulled["upstream"]
+    assert pulled["step"] == "pull" and simulate["step"] == "simulate" and simulate["platform"] == "CPU"
+    assert simulate["seeds"] == {"system": 13, "integrator": derive_seed(13, 0, 1)}
+    assert simulate["wildcards"] == {"system": "villin", "replica": "0", "segment": "001"}
+    assert "scratch/villin/rep0/seg000.state.xml" in simulate["inputs_sha256"]  # segment 1 starts from segment 0
+    assert simulate["cpu_s"] > 0
