@@ -4,6 +4,8 @@
     mdflow --dry-run [--scripts DIR] [...]                  what would run and be submitted (+ batch scripts)
     mdflow dag [-o FILE] [--profile NAME] [...]             write the job DAG as DOT (and SVG with Graphviz)
     mdflow profiles list | show NAME | check NAME           profiles found, merged values + origin, validation
+    mdflow status [--profile NAME] [--configfile F] [--json]  state of every segment: done, running, queued, …
+    mdflow verify [--profile NAME] [--reference F] [--update]  compare finished results with the reference
 
 Snakemake's Python API cannot load profiles, so mdflow builds Snakemake's own command line
 (shipped Snakefile, project as working directory, the merged profile) and hands it to
@@ -23,6 +25,7 @@ from mdflow.controller_lock import controller_lock
 from mdflow.errors import MdflowError
 from mdflow.executors.site import SITE_ENV, current_site
 from mdflow.paths import SNAKEFILE
+from mdflow.progress import show_progress
 
 USAGE = __doc__.split("\n\n")[1]
 DEFAULT_PROFILE = "local"
@@ -91,6 +94,26 @@ def prepare_snakemake(argv: list):
     return parser, args, profile, campaign
 
 
+def load_project_campaign(argv: list):
+    """(profile, campaign, remaining argv) for commands that read a campaign without running Snakemake:
+    `--profile` (default local), `--configfile` (default: the profile's), `--config KEY=VALUE…`."""
+    import snakemake.cli
+
+    from mdflow.profiles import campaign_configfiles, load_profile
+
+    profile_name, argv = pop_option(argv, "--profile", default=DEFAULT_PROFILE)
+    configfile, argv = pop_option(argv, "--configfile", "--configfiles")
+    config_values, argv = pop_option(argv, "--config")
+    project = Path.cwd()
+    profile = load_profile(profile_name, project)
+    try:
+        overrides = snakemake.cli.parse_config([config_values] if config_values else [])
+    except ValueError as error:
+        raise MdflowError(f"--config: {error}") from None
+    campaign = load_campaign(project, campaign_configfiles(profile, configfile), overrides)
+    return profile, campaign, argv
+
+
 def cancel_on_sigterm() -> None:
     """Snakemake treats SIGTERM as 'finish running jobs, then stop'; with batch jobs that can mean
     hours, so mdflow makes SIGTERM act like Ctrl-C: cancel this run's jobs and stop."""
@@ -146,7 +169,9 @@ def run_snakemake(argv: list) -> int:
     if profile.scheduler != "local":
         cancel_on_sigterm()
     lock = contextlib.nullcontext() if read_only else controller_lock(Path.cwd())
-    with lock:
+    progress = show_progress(Path.cwd(), campaign, profile.name, site_workdir(profile),
+                             quiet=bool(read_only) or args.quiet is not None)
+    with lock, progress:
         success = snakemake.cli.args_to_api(args, parser)
     if problems:
         raise MdflowError(f"{len(problems)} job(s) could not be submitted; first: {problems[0]}")
@@ -198,7 +223,48 @@ def run_profiles(argv: list) -> int:
     raise MdflowError("usage: mdflow profiles list | show NAME | check NAME")
 
 
-COMMANDS = {"dag": run_dag, "profiles": run_profiles}
+def run_verify(argv: list) -> int:
+    from mdflow import verify
+    from mdflow.md.platforms import choose_platform
+
+    update = "--update" in argv
+    argv = [a for a in argv if a != "--update"]
+    reference_option, argv = pop_option(argv, "--reference")
+    profile, campaign, rest = load_project_campaign(argv)
+    if rest:
+        raise MdflowError(f"verify: unexpected argument {rest[0]!r}; usage: mdflow verify [--profile NAME] "
+                          f"[--configfile F] [--reference FILE] [--update]")
+    shown = reference_option or campaign.settings["reference"]
+    path = Path.cwd() / shown
+    here = verify.environment(choose_platform(campaign.settings["platform"])[0].getName())
+    measured = verify.measure(Path.cwd(), campaign)
+    if update:
+        reference = verify.reference_from(measured, here)
+        verify.write_reference(path, reference)
+        print(f"wrote {shown}: {len(reference['quantities'])} quantities")
+        return 0
+    rows = verify.compare(verify.load_reference(path, shown), measured, here)
+    print(verify.render(rows), end="")
+    return 0 if all(row.ok for row in rows) else 1
+
+
+def run_status(argv: list) -> int:
+    import json
+
+    from mdflow import status
+
+    as_json = "--json" in argv
+    argv = [a for a in argv if a != "--json"]
+    profile, campaign, argv = load_project_campaign(argv)
+    if argv:
+        raise MdflowError(f"status: unexpected argument {argv[0]!r}; usage: mdflow status [--profile NAME] "
+                          f"[--configfile F] [--json]")
+    state = status.collect(Path.cwd(), campaign, profile.name, site_workdir(profile))
+    print(json.dumps(status.to_json(state), indent=2) if as_json else status.render_table(state).rstrip("\n"))
+    return 0
+
+
+COMMANDS = {"dag": run_dag, "profiles": run_profiles, "verify": run_verify, "status": run_status}
 
 
 def main(argv=None) -> int:

@@ -140,3 +140,22 @@ def materialize(profile: Profile, project: Path) -> Path:
     if template is not None:
         (target / JOB_TEMPLATE).write_text(template.read_text())
     return target
+
+
+def campaign_configfiles(profile, explicit=None) -> list:
+    """The campaign files `mdflow` would use: --configfile, else the profile's Snakemake option
+    `configfile` (a value naming a file in the profile directory means that file, as Snakemake
+    reads profiles), else the site's `configfile`."""
+    if explicit:
+        return [explicit]
+    value = profile.snakemake.get("configfile")
+    if value:
+        values = value if isinstance(value, list) else [value]
+        resolved = []
+        for item in values:
+            item = os.path.expanduser(os.path.expandvars(str(item)))
+            in_profile = next((d / item for d in profile.chain if (d / item).exists()), None)
+            resolved.append(str(in_profile) if in_profile else item)
+        return resolved
+    site_value = profile.site.get("configfile")
+    return [site_value] if site_value else []

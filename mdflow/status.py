@@ -1,0 +1,388 @@
+"""Where a campaign stands: every segment of every replica of every system, from files and the ledger.
+
+Nothing here starts Snakemake or asks a scheduler. The evidence is what the project already holds:
+pulled segments under results/, finished and half-finished (`seg<k>.partial/progress.json`)
+segments in the site's work directory, the job ledger (.mdflow/ledger.sqlite) and whether an mdflow
+controller holds .mdflow/controller.lock. `decide` turns one segment's evidence into its state.
+
+States of a segment:
+  done         pulled: results/<system>/rep<r>/seg<k>.dcd, .csv and .json exist
+  simulated    finished in the work directory, not pulled yet (a scratch purge would lose it)
+  running      the ledger says its batch job runs, or (no ledger entry, e.g. the local profile)
+               it has partial progress while a controller is alive
+  queued       the ledger says its batch job is submitted or queued
+  interrupted  partial progress but nobody works on it: the next `mdflow` resumes it
+  failed       its latest batch job failed or was cancelled, and its outputs are missing
+  missing      nothing yet
+"""
+
+import fcntl
+import json
+import math
+import os
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mdflow.errors import MdflowError
+from mdflow.ledger import ACTIVE_STATES, Ledger, LedgerEntry
+
+STATES = ("done", "simulated", "running", "queued", "interrupted", "failed", "missing")
+PULLED_SUFFIXES = ("dcd", "csv", "json")
+SIMULATED_SUFFIXES = ("dcd", "csv", "state.xml", "json")
+SEGMENT_ENTRY = re.compile(r"^seg(\d{3,})\.(.+)$")
+LEDGER_FILE = Path(".mdflow") / "ledger.sqlite"
+LOCK_FILE = Path(".mdflow") / "controller.lock"
+
+
+@dataclass(frozen=True)
+class Controller:
+    alive: bool
+    pid: int | None = None
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    system: str
+    replica: int
+    segment: str
+    state: str
+    site: str
+    job_id: str
+    steps_done: int
+    steps_total: int
+    detail: str = ""
+
+    @property
+    def progress(self) -> float:
+        return self.steps_done / self.steps_total if self.steps_total else 0.0
+
+
+@dataclass(frozen=True)
+class SystemSummary:
+    name: str
+    setup: str
+    analysis: str
+    counts: dict  # state -> number of segments, every state of STATES present
+    steps_done: int
+    steps_total: int
+
+
+@dataclass(frozen=True)
+class Status:
+    profile: str
+    controller: Controller
+    rows: list = field(default_factory=list)
+    systems: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the project holds about one segment."""
+
+    pulled: bool = False
+    simulated: bool = False
+    simulated_mtime: float | None = None
+    partial_steps: int | None = None  # None: no partial directory
+    entry: LedgerEntry | None = None
+    controller_alive: bool = False
+
+
+# -- evidence -----------------------------------------------------------------------------------
+
+def controller_state(project: Path) -> Controller:
+    """Is an mdflow run active here? A non-blocking shared flock attempt on the controller lock,
+    released at once (the kernel drops a dead controller's lock, so a stale pid file is harmless)."""
+    try:
+        handle = open(Path(project) / LOCK_FILE)
+    except FileNotFoundError:
+        return Controller(False)
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = handle.read().strip()
+            return Controller(True, int(text) if text.isdigit() else None)
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return Controller(False)
+
+
+def read_ledger(project: Path) -> dict:
+    """{(rule, system, replica, segment): latest entry} over all sites; replica/segment are ints
+    (None for rules without them). No ledger file: {} (the local profile never writes one)."""
+    path = Path(project) / LEDGER_FILE
+    if not path.exists():
+        return {}
+    try:
+        entries = Ledger(path).all()
+    except sqlite3.Error as error:
+        raise MdflowError(f"{path}: cannot be read as mdflow's job ledger ({error})") from None
+    latest = {}
+    for entry in entries:  # ordered by submission time: later entries win
+        latest[ledger_key(entry.rule, entry.wildcards)] = entry
+    return latest
+
+
+def ledger_key(rule: str, wildcards: dict) -> tuple:
+    def number(name):
+        value = wildcards.get(name)
+        return int(value) if value is not None and str(value).isdigit() else None
+
+    return rule, wildcards.get("system"), number("replica"), number("segment")
+
+
+def scan_replica_dir(directory: Path) -> dict:
+    """{segment index: {suffix: DirEntry}} of the seg<k>.<suffix> entries in one replica directory."""
+    found = {}
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                match = SEGMENT_ENTRY.match(entry.name)
+                if match:
+                    found.setdefault(int(match.group(1)), {})[match.group(2)] = entry
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    return found
+
+
+def partial_steps(entry) -> int:
+    """Steps checkpointed in a seg<k>.partial directory; 0 before its first checkpoint."""
+    try:
+        return int(json.loads((Path(entry.path) / "progress.json").read_text())["steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def expected_segments(campaign, system, observed=()) -> list:
+    """Segment ids (000, 001, …) of one replica of `system`: the sheet's `segments`; when adaptive
+    continuation allows more (`max_segments`), also those already started beyond them (the indices
+    in `observed`, found on disk or in the ledger), never past max_segments."""
+    count = system.segments
+    ceiling = getattr(system, "max_segments", None)
+    if ceiling and ceiling > count:
+        count = min(ceiling, max([count, *(k + 1 for k in observed)]))
+    return [f"{k:03d}" for k in range(count)]
+
+
+# -- one segment --------------------------------------------------------------------------------
+
+def decide(evidence: Evidence, steps_total: int) -> tuple:
+    """(state, steps done, detail) of one segment. A live ledger job beats files that predate it
+    (a rerun); files beat a stale ledger; partial progress alone means running only while a
+    controller lives and no ledger entry says otherwise."""
+    e, partial = evidence.entry, evidence.partial_steps
+    steps = partial or 0
+    finished_since_submit = evidence.simulated and e is not None and (evidence.simulated_mtime or 0) >= e.submitted
+    if e is not None and e.state in ACTIVE_STATES and not finished_since_submit:
+        state = "running" if e.state == "running" else "queued"
+        detail = f"{e.scheduler} job {e.state}"
+        if e.ensemble:
+            detail += f" in ensemble {e.ensemble}"
+        if not evidence.controller_alive:
+            detail += "; last seen by a controller that is gone"
+        return state, steps, detail
+    if partial is not None and e is None and evidence.controller_alive:
+        return "running", steps, ""
+    if evidence.pulled or evidence.simulated:
+        state = "done" if evidence.pulled else "simulated"
+        detail = "" if evidence.pulled else "not pulled yet"
+        if partial is not None:
+            detail = _join(detail, f"an interrupted rerun left {_percent(partial, steps_total)} in .partial")
+        return state, steps_total, detail
+    if e is not None and e.state == "failed":
+        exit_code = "" if e.exit_code is None else f" (exit {e.exit_code})"
+        failure = f"{e.scheduler} job failed{exit_code}; log {e.log_path}"
+        return "failed", steps, _join(failure, _resumable(partial, steps_total))
+    if e is not None and e.state == "cancelled":
+        if partial is not None:
+            return "interrupted", steps, _join("cancelled", _resumable(partial, steps_total))
+        return "failed", 0, f"{e.scheduler} job cancelled"
+    if partial is not None:
+        return "interrupted", steps, _resumable(partial, steps_total)
+    return "missing", 0, ""
+
+
+def _resumable(partial, steps_total) -> str:
+    if partial is None:
+        return ""
+    if partial == 0:
+        return "no checkpoint yet: restarts from the beginning"
+    return f"resumes from step {partial} of {steps_total}"
+
+
+def _join(*parts) -> str:
+    return "; ".join(p for p in parts if p)
+
+
+def _percent(done, total) -> str:
+    return f"{math.floor(100 * done / total) if total else 0}%"
+
+
+def segment_row(system, replica, segment, evidence: Evidence, site_name: str) -> SegmentRow:
+    state, steps, detail = decide(evidence, system.steps_per_segment)
+    e = evidence.entry
+    if e is not None:
+        site = e.site
+    elif state in ("simulated", "running", "interrupted"):
+        site = site_name  # the evidence lies in this site's work directory
+    else:
+        site = ""
+    return SegmentRow(system.name, replica, segment, state, site, e.external_id if e else "", steps,
+                      system.steps_per_segment, detail)
+
+
+# -- one system and the campaign ----------------------------------------------------------------
+
+def replica_rows(campaign, system, replica, results: Path, scratch: Path, ledger: dict, controller: Controller,
+                 site_name: str) -> tuple:
+    """(rows, newest pulled-manifest mtime) of one replica."""
+    pulled = scan_replica_dir(results / system.name / f"rep{replica}")
+    simulated = scan_replica_dir(scratch / system.name / f"rep{replica}")
+    observed = set(pulled) | set(simulated)
+    observed |= {key[3] for key in ledger if key[:3] == ("simulate", system.name, replica) and key[3] is not None}
+    rows, newest = [], 0.0
+    for segment in expected_segments(campaign, system, observed):
+        k = int(segment)
+        here, there = pulled.get(k, {}), simulated.get(k, {})
+        is_pulled = all(s in here for s in PULLED_SUFFIXES)
+        if is_pulled:
+            newest = max(newest, here["json"].stat().st_mtime)
+        is_simulated = all(s in there for s in SIMULATED_SUFFIXES)
+        evidence = Evidence(
+            pulled=is_pulled,
+            simulated=is_simulated,
+            simulated_mtime=there["json"].stat().st_mtime if is_simulated else None,
+            partial_steps=partial_steps(there["partial"]) if "partial" in there else None,
+            entry=ledger.get(("simulate", system.name, replica, k)),
+            controller_alive=controller.alive,
+        )
+        rows.append(segment_row(system, replica, segment, evidence, site_name))
+    return rows, newest
+
+
+def setup_state(results: Path, system, ledger: dict) -> str:
+    if (results / system.name / "setup" / "setup.json").exists():
+        return "done"
+    entry = ledger.get(("setup", system.name, None, None))
+    if entry is None:
+        return "missing"
+    if entry.state in ACTIVE_STATES:
+        return "running" if entry.state == "running" else "queued"
+    return "failed" if entry.state in ("failed", "cancelled") else "missing"
+
+
+def analysis_state(results: Path, system, all_done: bool, newest_segment: float) -> str:
+    """done, or outdated when segments are missing or were pulled after the analysis ran."""
+    summary = results / system.name / "analysis" / "summary.json"
+    if not summary.exists():
+        return "missing"
+    return "done" if all_done and summary.stat().st_mtime >= newest_segment else "outdated"
+
+
+def collect(project, campaign, site_name: str, scratch, controller: Controller | None = None) -> Status:
+    """Every expected segment's row and each system's totals. `scratch` is the site's work
+    directory (relative to the project or absolute); `controller` None means: look at the lock."""
+    project = Path(project)
+    results, scratch = project / campaign.results, project / scratch
+    controller = controller_state(project) if controller is None else controller
+    ledger = read_ledger(project)
+    rows, systems = [], []
+    for system in campaign.systems.values():
+        own, newest = [], 0.0
+        for replica in range(system.replicas):
+            replica_own, replica_newest = replica_rows(campaign, system, replica, results, scratch, ledger,
+                                                       controller, site_name)
+            own += replica_own
+            newest = max(newest, replica_newest)
+        counts = count_states(own)
+        all_done = counts["done"] == len(own)
+        systems.append(SystemSummary(
+            system.name, setup_state(results, system, ledger), analysis_state(results, system, all_done, newest),
+            counts, sum(r.steps_done for r in own), sum(r.steps_total for r in own),
+        ))
+        rows += own
+    return Status(site_name, controller, rows, systems)
+
+
+def count_states(rows) -> dict:
+    counts = dict.fromkeys(STATES, 0)
+    for row in rows:
+        counts[row.state] += 1
+    return counts
+
+
+# -- output -------------------------------------------------------------------------------------
+
+def to_json(status: Status) -> dict:
+    totals = count_states(status.rows)
+    return {
+        "profile": status.profile,
+        "controller": {"running": status.controller.alive, "pid": status.controller.pid},
+        "totals": {
+            "segments": len(status.rows), **totals,
+            "progress": _fraction(sum(r.steps_done for r in status.rows), sum(r.steps_total for r in status.rows)),
+        },
+        "systems": {
+            s.name: {"setup": s.setup, "analysis": s.analysis, "segments": sum(s.counts.values()), **s.counts,
+                     "progress": _fraction(s.steps_done, s.steps_total)}
+            for s in status.systems
+        },
+        "segments": [
+            {"system": r.system, "replica": r.replica, "segment": r.segment, "state": r.state, "site": r.site,
+             "job_id": r.job_id, "steps": r.steps_done, "steps_total": r.steps_total,
+             "progress": round(r.progress, 4), "detail": r.detail}
+            for r in status.rows
+        ],
+    }
+
+
+def _fraction(done, total) -> float:
+    return round(done / total, 4) if total else 0.0
+
+
+def render_table(status: Status) -> str:
+    controller = status.controller
+    running = f"running (pid {controller.pid})" if controller.alive and controller.pid else (
+        "running" if controller.alive else "not running")
+    lines = [f"profile {status.profile}; mdflow controller {running}", ""]
+    lines += columns(
+        ["system", "replica", "segment", "state", "progress", "site", "job", "detail"],
+        [[r.system, r.replica, r.segment, r.state, _percent(r.steps_done, r.steps_total), r.site or "-",
+          r.job_id or "-", r.detail] for r in status.rows],
+        right={1, 4},
+    )
+    lines.append("")
+    totals = count_states(status.rows)
+    summary_rows = [
+        [s.name, s.setup, s.analysis, sum(s.counts.values()), *(s.counts[k] for k in STATES),
+         _percent(s.steps_done, s.steps_total)]
+        for s in status.systems
+    ]
+    summary_rows.append(["all", "", "", len(status.rows), *(totals[k] for k in STATES),
+                         _percent(sum(r.steps_done for r in status.rows), sum(r.steps_total for r in status.rows))])
+    lines += columns(["system", "setup", "analysis", "segments", *STATES, "progress"], summary_rows,
+                     right=set(range(3, 4 + len(STATES) + 1)))
+    return "\n".join(lines) + "\n"
+
+
+def columns(header: list, rows: list, right=frozenset()) -> list:
+    """Rows as space-aligned text lines (right-aligned where the column index is in `right`)."""
+    cells = [[str(c) for c in row] for row in [header, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    return [
+        "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+        for row in cells
+    ]
+
+
+def summary_line(status: Status) -> str:
+    """One compact line for the progress display; rare states only when present."""
+    totals = count_states(status.rows)
+    parts = [f"segments {totals['done']}/{len(status.rows)} done"]
+    for state in STATES[1:-1]:
+        if totals[state] or state in ("running", "queued", "failed"):
+            parts.append(f"{totals[state]} {state}")
+    done = sum(r.steps_done for r in status.rows)
+    total = sum(r.steps_total for r in status.rows)
+    return f"mdflow: {', '.join(parts)}; {_percent(done, total)} of all steps"
