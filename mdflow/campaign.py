@@ -34,6 +34,16 @@ class System:
     ph: float
     segments: int
     steps_per_segment: int
+    max_segments: int  # == segments unless adaptive continuation may add segments
+    max_length_ps: float | None = None
+    # Adaptive continuation only: resolved from the sheet and config key `convergence`.
+    converge_metric: str | None = None
+    converge_tolerance: float | None = None
+    converge_window: int = 1
+
+    @property
+    def adaptive(self) -> bool:
+        return self.max_segments > self.segments
 
 
 @dataclass(frozen=True)
@@ -118,10 +128,17 @@ def validate(instance: dict, schema: dict, where: str, field: str = "key") -> di
     errors = sorted(validator.iter_errors(instance), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
     if errors:
         raise MdflowError(describe_schema_error(errors[0], where, field))
+    return fill_defaults(instance, schema)
+
+
+def fill_defaults(instance: dict, schema: dict) -> dict:
+    """`instance` with the schema's defaults for absent keys, nested mappings included."""
     filled = dict(instance)
     for key, spec in schema.get("properties", {}).items():
         if key not in filled and "default" in spec:
             filled[key] = spec["default"]
+        if isinstance(filled.get(key), dict) and "properties" in spec:
+            filled[key] = fill_defaults(filled[key], spec)
     return filled
 
 
@@ -176,8 +193,40 @@ def read_sheet(path: Path, display) -> list[tuple[int, dict]]:
     return rows
 
 
+def whole_segments(label: str, column: str, length_ps: float, segment_ps: float) -> int:
+    ratio = length_ps / segment_ps
+    if round(ratio) < 1 or not math.isclose(ratio, round(ratio), rel_tol=1e-9):
+        raise MdflowError(f"{label}, column {column!r}: {length_ps} is not a whole multiple of segment_ps {segment_ps}")
+    return round(ratio)
+
+
+def adaptive_settings(label: str, values: dict, segments: int, convergence: dict) -> dict:
+    """System fields of adaptive continuation (just max_segments == segments when max_length_ps is not set)."""
+    if "max_length_ps" not in values:
+        for column in ("converge_metric", "converge_tolerance"):
+            if column in values:
+                raise MdflowError(
+                    f"{label}, column {column!r}: {values[column]!r} has no effect without max_length_ps "
+                    f"(adaptive continuation); set max_length_ps or leave {column} empty"
+                )
+        return {"max_segments": segments}
+    max_segments = whole_segments(label, "max_length_ps", values["max_length_ps"], values["segment_ps"])
+    if max_segments < segments:
+        raise MdflowError(
+            f"{label}, column 'max_length_ps': {values['max_length_ps']} is below length_ps {values['length_ps']}; "
+            f"expected at least length_ps (adaptive continuation only adds segments)"
+        )
+    metric = values.pop("converge_metric", convergence["metric"])
+    return {
+        "max_segments": max_segments,
+        "converge_metric": metric,
+        "converge_tolerance": values.pop("converge_tolerance", convergence["tolerance"][metric]),
+        "converge_window": convergence["window_segments"],
+    }
+
+
 def parse_system(path: Path, number: int, cells: dict, schema: dict, timestep_fs: float,
-                 report_steps: int, project: Path) -> System:
+                 report_steps: int, project: Path, convergence: dict) -> System:
     label = f"{path} line {number}" + (f" ({cells['name']})" if cells.get("name") else "")
     properties = schema["properties"]
     for column in cells:
@@ -194,12 +243,8 @@ def parse_system(path: Path, number: int, cells: dict, schema: dict, timestep_fs
             f"{label}, column 'solvent': force field {values['forcefield']!r} has no {values['solvent']} "
             f"solvent model here; use the other solvent or another force field"
         )
-    ratio = values["length_ps"] / values["segment_ps"]
-    if round(ratio) < 1 or not math.isclose(ratio, round(ratio), rel_tol=1e-9):
-        raise MdflowError(
-            f"{label}, column 'length_ps': {values['length_ps']} is not a whole multiple of "
-            f"segment_ps {values['segment_ps']}"
-        )
+    segments = whole_segments(label, "length_ps", values["length_ps"], values["segment_ps"])
+    adaptive = adaptive_settings(label, values, segments, convergence)
     steps = ps_to_steps(values["segment_ps"], timestep_fs, f"{label}, column 'segment_ps'")
     if steps % report_steps:
         raise MdflowError(
@@ -210,7 +255,7 @@ def parse_system(path: Path, number: int, cells: dict, schema: dict, timestep_fs
     if not structure.is_file():
         raise MdflowError(f"{label}, column 'structure': file {values['structure']!r} not found")
     check_pdb(structure, display=values["structure"])
-    return System(segments=round(ratio), steps_per_segment=steps, **values)
+    return System(segments=segments, steps_per_segment=steps, **values, **adaptive)
 
 
 def build_campaign(config: dict, project: Path, where: str = "config") -> Campaign:
@@ -228,7 +273,8 @@ def build_campaign(config: dict, project: Path, where: str = "config") -> Campai
     schema = _schema("systems.schema.yaml")
     systems = {}
     for number, cells in read_sheet(sheet_path, sheet):
-        system = parse_system(sheet, number, cells, schema, timestep, report_steps, project)
+        system = parse_system(sheet, number, cells, schema, timestep, report_steps, project,
+                              settings["convergence"])
         if system.name in systems:
             raise MdflowError(f"{sheet} line {number}, column 'name': {system.name!r} appears twice")
         systems[system.name] = system

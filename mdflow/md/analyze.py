@@ -79,9 +79,11 @@ def _stats(values: np.ndarray) -> dict:
             "last": round(float(values[-1]), 6)}
 
 
-def analyze_system(system: str, topology_pdb: str, replicas: dict, outputs: dict) -> dict:
+def analyze_system(system: str, topology_pdb: str, replicas: dict, outputs: dict,
+                   convergence: dict | None = None) -> dict:
     """`replicas`: {replica: [(dcd, csv), ...] in segment order}; `outputs`: paths keyed
-    timeseries, energies, summary and each plot name in PLOTS."""
+    timeseries, energies, summary and each plot name in PLOTS; `convergence`: the last decision of
+    adaptive continuation (mdflow.md.convergence), kept in the summary."""
     series = {replica: replica_series(topology_pdb, segments) for replica, segments in replicas.items()}
 
     lines = ["replica,time_ps,rmsd_nm,rg_nm\n"]
@@ -101,6 +103,7 @@ def analyze_system(system: str, topology_pdb: str, replicas: dict, outputs: dict
 
     summary = {
         "system": system,
+        "segments": max(len(segments) for segments in replicas.values()),
         "replicas": {
             str(replica): {
                 "frames": int(len(data["time_ps"])),
@@ -114,5 +117,7 @@ def analyze_system(system: str, topology_pdb: str, replicas: dict, outputs: dict
         key: round(float(np.mean([s[key]["mean"] for s in summary["replicas"].values()])), 6)
         for key, _ in PLOTS.values()
     }
+    if convergence is not None:
+        summary["convergence"] = convergence
     atomic_write_text(outputs["summary"], json.dumps(summary, indent=2) + "\n")
     return summary
