@@ -165,6 +165,19 @@ def expected_segments(campaign, system, observed=()) -> list:
     return [f"{k:03d}" for k in range(count)]
 
 
+def segments_asked_for(convergence_dir: Path) -> set:
+    """Segment indices that adaptive continuation has decided to run (after_seg<k>.json saying
+    continue asks for segment k+1), so they are listed before they start."""
+    asked = set()
+    for decision in convergence_dir.glob("after_seg*.json"):
+        try:
+            if json.loads(decision.read_text()).get("continue"):
+                asked.add(int(decision.stem.removeprefix("after_seg")) + 1)
+        except (OSError, ValueError, AttributeError):
+            continue
+    return asked
+
+
 # -- one segment --------------------------------------------------------------------------------
 
 def decide(evidence: Evidence, steps_total: int) -> tuple:
@@ -241,6 +254,7 @@ def replica_rows(campaign, system, replica, results: Path, scratch: Path, ledger
     simulated = scan_replica_dir(scratch / system.name / f"rep{replica}")
     observed = set(pulled) | set(simulated)
     observed |= {key[3] for key in ledger if key[:3] == ("simulate", system.name, replica) and key[3] is not None}
+    observed |= segments_asked_for(results / system.name / "convergence")
     rows, newest = [], 0.0
     for segment in expected_segments(campaign, system, observed):
         k = int(segment)

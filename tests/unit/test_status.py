@@ -263,3 +263,13 @@ def test_progress_display_off_in_ci_starts_no_thread(tmp_path):
                                 stream=terminal, environ={"CI": "true"}, poll_s=0.01) as display:
         time.sleep(0.05)
     assert display is None and terminal.getvalue() == ""
+
+
+def test_adaptive_decisions_ask_for_the_next_segment(tmp_path):
+    decisions = tmp_path / "convergence"
+    decisions.mkdir()
+    (decisions / "after_seg001.json").write_text(json.dumps({"continue": True}))
+    (decisions / "after_seg002.json").write_text(json.dumps({"continue": False}))
+    (decisions / "after_seg003.json").write_text("{half a file")
+    assert status.segments_asked_for(decisions) == {2}
+    assert status.segments_asked_for(tmp_path / "nowhere") == set()
