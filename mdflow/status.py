@@ -169,7 +169,7 @@ def segments_asked_for(convergence_dir: Path) -> set:
     """Segment indices that adaptive continuation has decided to run (after_seg<k>.json saying
     continue asks for segment k+1), so they are listed before they start."""
     asked = set()
-    for decision in convergence_dir.glob("after_seg*.json"):
+    for decision in convergence_dir.glob("after_seg[0-9][0-9][0-9].json"):
         try:
             if json.loads(decision.read_text()).get("continue"):
                 asked.add(int(decision.stem.removeprefix("after_seg")) + 1)

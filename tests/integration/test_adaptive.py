@@ -27,7 +27,7 @@ def segments_on_disk(project: Path, system: str, replica: int = 0) -> list[str]:
 
 
 def decisions(project: Path, system: str = "ala") -> dict:
-    files = sorted((project / f"results/{system}/convergence").glob("*.json"))
+    files = sorted((project / f"results/{system}/convergence").glob("after_seg[0-9][0-9][0-9].json"))
     return {p.stem: json.loads(p.read_text()) for p in files}
 
 

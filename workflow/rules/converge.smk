@@ -65,6 +65,7 @@ checkpoint converge:
         segments=lambda wc: [f for pairs in compared_pairs(wc).values() for pair in pairs for f in pair],
     output:
         decision=DECISION,
+        provenance=CONVERGENCE + "/after_seg{segment}.provenance.json",
     params:
         segments=compared_pairs,
         metric=system_param("converge_metric"),
