@@ -6,6 +6,7 @@ input before Snakemake starts, and the Snakefile can build the same objects agai
 
 import csv
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,8 +173,12 @@ def read_sheet(path: Path, display) -> list[tuple[int, dict]]:
         text = path.read_text()
     except FileNotFoundError:
         raise MdflowError(f"{shown}: systems sheet not found (config key 'systems')") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MdflowError(f"{shown}: cannot be read ({exc})") from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise MdflowError(f"{shown} line {line}: not UTF-8 text (byte {exc.object[exc.start]:#04x}); "
+                          f"save the sheet as UTF-8") from None
+    except OSError as exc:
+        raise MdflowError(f"{shown}: cannot be read ({exc.strerror or exc})") from None
     lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip() and not line.startswith("#")]
     if not lines:
         raise MdflowError(f"{shown}: empty systems sheet; expected a tab-separated header and one row per system")
@@ -251,10 +256,16 @@ def parse_system(path: Path, number: int, cells: dict, schema: dict, timestep_fs
             f"{label}, column 'segment_ps': {values['segment_ps']} ps is not a whole multiple of "
             f"report_interval_ps ({report_steps} steps)"
         )
+    relative = os.path.normpath(values["structure"])
+    if os.path.isabs(relative) or relative == ".." or relative.startswith(".." + os.sep):
+        raise MdflowError(f"{label}, column 'structure': {values['structure']!r} is outside the project; expected "
+                          f"a path inside the project, relative to it (copy or link the file under resources/)")
     structure = project / values["structure"]
+    if structure.exists() and not structure.is_file():
+        raise MdflowError(f"{label}, column 'structure': {values['structure']!r} is not a regular file (a directory?)")
     if not structure.is_file():
         raise MdflowError(f"{label}, column 'structure': file {values['structure']!r} not found")
-    check_pdb(structure, display=values["structure"])
+    check_pdb(structure, display=values["structure"], forcefield=values["forcefield"], solvent=values["solvent"])
     return System(segments=segments, steps_per_segment=steps, **values, **adaptive)
 
 

@@ -15,6 +15,7 @@ Snakemake's Python API cannot load profiles, so mdflow builds Snakemake's own co
 import contextlib
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -83,13 +84,17 @@ def prepare_snakemake(argv: list):
     except ValueError as error:
         raise MdflowError(f"--config: {error}") from None
     campaign = load_campaign(project, list(args.configfile or []), overrides)
+    check_config_values(args.config)
+    if scripts_dir and not args.dryrun:
+        raise MdflowError("--scripts DIR only goes with --dry-run")
+    workdir = site_workdir(profile)
+    if profile.scheduler != "local" and not is_read_only(args):
+        check_batch_site(profile, args)
     print(f"mdflow: profile {profile.name!r} ({profile.scheduler}) from {profile.path}", file=sys.stderr)
     args.config = list(args.config or []) + [
         f"site_name={profile.name}",
-        f"site_workdir={site_workdir(profile)}",
+        f"site_workdir={workdir}",
     ]
-    if scripts_dir and not args.dryrun:
-        raise MdflowError("--scripts DIR only goes with --dry-run")
     args.mdflow_scripts_dir = scripts_dir
     return parser, args, profile, campaign
 
@@ -131,7 +136,62 @@ def site_workdir(profile) -> str:
     expanded = os.path.expandvars(os.path.expanduser(workdir))
     if "$" in expanded:
         raise MdflowError(f"profile {profile.name!r}, key 'workdir': {workdir!r} names a variable that is not set here")
+    if re.search(UNSAFE_IN_JOB_ARGS, expanded):
+        raise MdflowError(f"profile {profile.name!r}, key 'workdir': {workdir!r} expands to {expanded!r}, which holds "
+                          f"a quote, backslash or control character; expected a plain path")
     return expanded
+
+
+# Snakemake hands --config values to batch jobs quoted with Python's repr(): a value with a single
+# quote comes out in double quotes, where the shell expands $(...) and `...`. mdflow refuses those.
+UNSAFE_IN_JOB_ARGS = r"['\"`\\\x00-\x1f\x7f]"
+
+
+def check_config_values(items) -> None:
+    for item in items or []:
+        if re.search(UNSAFE_IN_JOB_ARGS, str(item)):
+            raise MdflowError(f"--config {item!r}: quotes, backslashes and control characters are not allowed in "
+                              f"--config values (they are passed on to every batch job's command line)")
+
+
+def is_read_only(args) -> bool:
+    return bool(args.dryrun or args.dag or args.rulegraph or args.summary or args.list_target_rules)
+
+
+BATCH_RULES = ("setup", "simulate")  # the rules a batch profile submits; the others run on the login node
+
+
+def check_batch_site(profile, args) -> None:
+    """Before a real run on a batch scheduler: its commands are on PATH, and every batch rule's
+    runtime (default-resources/set-resources) fits some queue, so nothing is submitted in vain."""
+    from mdflow.executors import adapters
+    from mdflow.executors.adapter import parse_walltime
+    from mdflow.executors.render import choose_queue
+
+    adapter = adapters.get(profile.scheduler)
+    missing = [command for command in adapter.COMMANDS if shutil.which(command) is None]
+    if missing:
+        raise MdflowError(f"profile {profile.name!r} submits to {profile.scheduler}, but {', '.join(missing)} "
+                          f"not found on PATH ({os.environ.get('PATH', '')}); run mdflow where the scheduler's "
+                          f"commands are (a login node) or load their module")
+    site = {**profile.site, "name": profile.name}
+    defaults = dict(args.default_resources or {})
+    for rule in BATCH_RULES:
+        resources = {**defaults, **(args.set_resources or {}).get(rule, {})}
+        if any(resources[k].is_evaluable() for k in ("runtime", "nodes", "queue", "partition")
+               if hasattr(resources.get(k), "is_evaluable")):
+            continue  # computed per job: the executor checks each job before submitting it
+        values = {k: getattr(resources[k], "value", resources[k]) for k in ("runtime", "nodes", "queue", "partition")
+                  if k in resources}
+        runtime, nodes = values.get("runtime"), values.get("nodes") or 1
+        queue = values.get("queue") or values.get("partition")
+        if not isinstance(nodes, int) or not isinstance(queue, (str, type(None))):
+            continue
+        try:
+            minutes = parse_walltime(runtime or site.get("default_walltime", 60))
+        except (TypeError, ValueError):
+            continue  # the executor names the job and the bad value
+        choose_queue(site, minutes, nodes, queue, f"{rule} (every job of this rule, runtime from the profile)")
 
 
 def register_executor() -> None:
@@ -160,7 +220,7 @@ def run_snakemake(argv: list) -> int:
     import snakemake.cli
 
     parser, args, profile, campaign = prepare_snakemake(argv)
-    read_only = args.dryrun or args.dag or args.rulegraph or args.summary or args.list_target_rules
+    read_only = is_read_only(args)
     problems = []
     if args.dryrun and profile.scheduler != "local":
         from mdflow.executors import dryrun

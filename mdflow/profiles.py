@@ -7,6 +7,7 @@ profiles shipped with mdflow. A value containing '/' that is an existing directo
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,11 @@ SNAKEMAKE_FILE = "config.v9+.yaml"
 SITE_FILE = "mdflow.yaml"
 SCHEDULERS = ("local", "slurm", "pbs", "cobalt")
 JOB_TEMPLATE = "job.sh.j2"
+PROFILE_NAME = re.compile(r"[A-Za-z0-9_./-]+")
+# Site keys whose values are shell code (or free text) written by the site's admin on purpose:
+# `env` lines run before each job (`module load …`). They are not quoted; every other value is
+# either restricted by profile.schema.yaml or quoted where it is used.
+SHELL_CODE_KEYS = ("env", "description")
 
 
 @dataclass
@@ -46,6 +52,8 @@ def search_path(project: Path) -> list[Path]:
 def find_profile_dir(name: str, project: Path, exclude=()) -> Path:
     """The first directory on the search path holding `name`, skipping those in `exclude` (so a
     project's `local` can extend the shipped `local`)."""
+    if not PROFILE_NAME.fullmatch(name):
+        raise MdflowError(f"unknown profile {name!r}: a profile name or path has only letters, digits and _ . / -")
     if "/" in name and (project / name).is_dir() and (project / name / SITE_FILE).exists():
         return (project / name).resolve()
     for directory in search_path(project):
@@ -61,8 +69,13 @@ def site_schema() -> dict:
 
 
 def check_site(site: dict, source: Path) -> None:
-    """Unknown keys, wrong types, unknown scheduler: one clear line naming the file."""
+    """Unknown keys, wrong types, unknown scheduler, values that could break out of a batch script
+    line (line breaks, control characters): one clear line naming the file."""
     validate(site, site_schema(), str(source))
+    for key, value in _strings(site):
+        if key.split(".")[0] not in SHELL_CODE_KEYS and re.search(r"[\x00-\x1f\x7f]", value):
+            raise MdflowError(f"{source}, key {key!r}: {value!r} is not allowed; expected one line without "
+                              f"control characters (a line break would start a new line of the batch script)")
     for name, spec in (site.get("queues") or {}).items():
         wall = (spec or {}).get("max_walltime")
         if wall is not None:
@@ -72,6 +85,18 @@ def check_site(site: dict, source: Path) -> None:
                 parse_walltime(wall)
             except ValueError:
                 raise MdflowError(f"{source}, key 'queues.{name}.max_walltime': {wall!r} is not minutes or HH:MM:SS") from None
+
+
+def _strings(value, key=""):
+    """(dotted key, text) of every string in a profile mapping, list items as key.N."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, f"{key}.{i}")
+    elif isinstance(value, str):
+        yield key, value
 
 
 def load_profile(name: str, project: Path) -> Profile:

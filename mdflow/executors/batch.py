@@ -34,6 +34,7 @@ from mdflow.ledger import Ledger
 
 CANCEL_CHUNK = 50
 SUBMIT_TRIES = 6
+FIND_TRIES = 5
 STATUS_BACKOFF_MAX_S = 120
 LIMIT_BACKOFF_MAX_S = 300
 LOST_AFTER_S = 900  # a job the scheduler has forgotten without an exit record for this long failed
@@ -178,7 +179,7 @@ class Executor(RemoteExecutor):
 
     def submit_single(self, job, request: JobRequest):
         script = self.write_script(f"{request.name}.a{job.attempt}.sh",
-                                   render_script(self.adapter, request, self.site, self.format_job_exec(job), self.template_dir()))
+                                   self.render(request, self.format_job_exec(job)))
         external_id = self.submit_or_fail(script, request, [job])
         self.record(job, request, external_id, request.log_path)
         self.logger.info(f"Submitted {request.name} to {self.site['name']} "
@@ -218,8 +219,8 @@ class Executor(RemoteExecutor):
     def submit_ensemble(self, ensemble: ensembles.Ensemble, queue):
         request = self.ensemble_request(ensemble, queue)
         jobs = [m.key for m in ensemble.members]
-        script = self.write_script(f"{request.name}.sh", render_script(
-            self.adapter, request, self.site, "", self.template_dir(), launches=self.ensemble_launches(jobs, request)))
+        script = self.write_script(f"{request.name}.sh", self.render(
+            request, "", launches=self.ensemble_launches(jobs, request)))
         external_id = self.submit_or_fail(script, request, jobs)
         for job in jobs:
             self.record(job, self.request_for(job), external_id, request.log_path, ensemble=request.name)
@@ -257,6 +258,12 @@ class Executor(RemoteExecutor):
             general_args,
             format_cli_arg("--mode", self.get_exec_mode().item_to_choice()),
         ])
+
+    def render(self, request: JobRequest, exec_job: str, launches=None) -> str:
+        try:
+            return render_script(self.adapter, request, self.site, exec_job, self.template_dir(), launches=launches)
+        except MdflowError as error:
+            raise WorkflowError(str(error)) from None
 
     def write_script(self, filename: str, text: str) -> Path:
         script = self.script_dir / filename
@@ -308,12 +315,31 @@ class Executor(RemoteExecutor):
         raise WorkflowError(f"submitting {request.name} failed {SUBMIT_TRIES} times; last answer: {text}")
 
     def find_by_name(self, name: str) -> str | None:
-        """A submission that timed out may still have created the job: look for it before resubmitting."""
+        """A submission that timed out may still have created the job: look for it before resubmitting.
+        Only a real answer counts: a failed or garbled lookup (whose words are no job ids) is asked
+        again, since taking it for "not there" would submit the job twice, and taking garbage for an
+        id would wait on a job that does not exist."""
         if not hasattr(self.adapter, "find_by_name_argv"):
             return None
-        answer = run_command(self.adapter.find_by_name_argv(name, os.environ.get("USER", "root")))
-        ids = answer.stdout.split() if answer.returncode == 0 else []
-        return ids[-1] if ids else None
+        known = {e.external_id for e in self.ledger.all(self.site["name"]) if e.name == name}  # earlier attempts
+        delay = 1.0
+        for _ in range(FIND_TRIES):
+            answer = run_command(self.adapter.find_by_name_argv(name, os.environ.get("USER", "root")))
+            if answer.returncode == 0:
+                try:
+                    if hasattr(self.adapter, "parse_find_by_name"):
+                        ids = self.adapter.parse_find_by_name(answer.stdout, os.getcwd())
+                    else:
+                        ids = [self.adapter.parse_submit(word) for word in answer.stdout.split()]
+                    ids = [i for i in ids if i not in known]
+                    return ids[-1] if ids else None
+                except ValueError:
+                    pass
+            time.sleep(delay)
+            delay = min(delay * 2, 30.0)
+        self.logger.warning(f"{name}: {self.adapter.NAME} gave no usable answer to whether the job exists; "
+                            f"submitting it again")
+        return None
 
     def count_user_jobs(self, queue) -> int | None:
         """Queued+running jobs of this user in `queue` (all campaigns), or None without an answer."""

@@ -29,6 +29,7 @@ from mdflow.executors.adapter import (
 
 NAME = "cobalt"
 TEMPLATE = "cobalt.sh.j2"
+COMMANDS = ("qsub", "qstat", "qdel")  # must be on PATH for a real run (submit, status, cancel)
 
 # Cobalt job states (cqm's Job.state) onto ours. 'done' never reaches qstat's output.
 ACTIVE = {"queued": QUEUED, "user_hold": QUEUED, "admin_hold": QUEUED, "dep_hold": QUEUED, "dep_fail": QUEUED,

@@ -30,6 +30,7 @@ from mdflow.executors.adapter import (
 
 NAME = "pbs"
 TEMPLATE = "pbs.sh.j2"
+COMMANDS = ("qsub", "qstat", "qdel")  # must be on PATH for a real run (submit, status, cancel)
 
 QUEUED_STATES = {"Q": "queued", "H": "held", "W": "waiting for its start time", "T": "in transit"}
 RUNNING_STATES = {"R": "running", "E": "exiting", "B": "array job running", "S": "suspended",

@@ -121,11 +121,19 @@ def render_script(adapter, request: JobRequest, site: dict, exec_job: str, profi
     environment = _environment(profile_dir)
     use_profile = profile_dir is not None and (Path(profile_dir) / PROFILE_TEMPLATE).exists()
     template = environment.get_template(PROFILE_TEMPLATE if use_profile else adapter.TEMPLATE)
+    try:
+        directives = adapter.directives(request)
+    except ValueError as error:  # e.g. Cobalt/PBS cannot express a blank in a path
+        raise MdflowError(f"job {request.name}: {error}") from None
+    for line in directives:
+        if re.search(r"[\x00-\x1f\x7f]", line):  # a line break would end the comment: the rest runs as shell
+            raise MdflowError(f"job {request.name}: scheduler directive {line!r} holds a line break or control "
+                              f"character; expected one line")
     return template.render(
         name=request.name,
         site_name=site.get("name", ""),
         scheduler=adapter.NAME,
-        directives=adapter.directives(request),
+        directives=directives,
         env=site.get("env") or [],
         workdir=request.workdir,
         exec_job=exec_job,

@@ -17,6 +17,7 @@ from mdflow.executors.adapter import (
 
 NAME = "slurm"
 TEMPLATE = "slurm.sh.j2"
+COMMANDS = ("sbatch", "squeue", "scancel")  # must be on PATH for a real run (submit, status, cancel)
 
 ACTIVE = {"PENDING": QUEUED, "CONFIGURING": QUEUED, "REQUEUED": QUEUED, "REQUEUE_HOLD": QUEUED,
           "REQUEUE_FED": QUEUED, "RESV_DEL_HOLD": QUEUED, "SUSPENDED": RUNNING, "STOPPED": RUNNING,
@@ -208,4 +209,18 @@ def count_user_jobs(returncode: int, stdout: str, stderr: str) -> int:
 
 
 def find_by_name_argv(name: str, user: str) -> list[str]:
-    return ["squeue", "--noheader", "--format=%i", f"--name={name}", f"--user={user}"]
+    """All states: a short job may already have finished (Slurm keeps it MinJobAge) by the time a
+    timed-out submission is looked up; the work directory tells this project's job from another's."""
+    return ["squeue", "--noheader", "--states=all", "--format=%i|%Z", f"--name={name}", f"--user={user}"]
+
+
+def parse_find_by_name(stdout: str, workdir: str) -> list[str]:
+    """Ids (oldest first) of the `find_by_name_argv` jobs that run in `workdir`; garbage raises ValueError."""
+    ids = []
+    for line in stdout.splitlines():
+        job_id, _, directory = line.strip().partition("|")
+        if not re.fullmatch(r"\d+", job_id) or not directory:
+            raise ValueError(f"garbled squeue line {line!r}")
+        if directory == workdir:
+            ids.append(job_id)
+    return sorted(ids, key=int)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start a real single-host Slurm (Debian's slurm-wlm + munge) for mdflow's tests; idempotent.
 # Installs the packages when missing (needs root and apt-get). Advertises 16 CPUs on this host
+# ($MDFLOW_TEST_SLURM_CPUS to change: benchmarks/ensembles.py is run with 64, a realistic node)
 # (SlurmdParameters=config_overrides) so ensembles and throttling have room to show.
 # Prints "slurm ready" and exits 0 when `sinfo` shows the node idle; exits 1 with a reason otherwise.
 set -euo pipefail
@@ -16,7 +17,10 @@ fi
 host=$(hostname -s)
 conf_dir=/etc/slurm
 mkdir -p "$conf_dir" /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /run/munge /var/lib/munge /var/log/munge /etc/munge
-if sinfo -h -o %t 2>/dev/null | grep -qE '^(idle|mix|alloc)'; then echo "slurm ready"; exit 0; fi
+# Already up with the CPU count asked for: nothing to do (another count: reconfigure and restart).
+if sinfo -h -o %t 2>/dev/null | grep -qE '^(idle|mix|alloc)' && [ "$(sinfo -h -o %c 2>/dev/null | head -1)" = "$CPUS" ]; then
+  echo "slurm ready"; exit 0
+fi
 
 cat > "$conf_dir/slurm.conf" <<CONF
 ClusterName=mdflowtest

@@ -92,3 +92,13 @@ def test_poll_falls_back_to_scontrol_for_jobs_slurm_forgot():
 
     statuses = slurm.poll(["1", "2"], run, {}, {"accounting": False})
     assert calls == ["squeue", "scontrol"] and statuses["2"].exit_code == 7
+
+
+def test_find_by_name_sees_finished_jobs_and_keeps_only_this_projects():
+    argv = slurm.find_by_name_argv("setup.villin", "jdoe")
+    assert "--states=all" in argv and "--format=%i|%Z" in argv and "--name=setup.villin" in argv
+    out = "702|/home/jdoe/campaign\n688|/home/jdoe/other\n703|/home/jdoe/campaign\n"
+    assert slurm.parse_find_by_name(out, "/home/jdoe/campaign") == ["702", "703"]
+    assert slurm.parse_find_by_name("", "/home/jdoe/campaign") == []
+    with pytest.raises(ValueError):
+        slurm.parse_find_by_name("\x00garbage \ufffd|||\n%%%\n", "/home/jdoe/campaign")
