@@ -1,5 +1,7 @@
 """Atomic file writes and copies: a reader never sees a half-written file under its final name."""
 
+import contextlib
+import glob
 import hashlib
 import os
 import shutil
@@ -7,6 +9,11 @@ from pathlib import Path
 
 
 def _temp_beside(path: Path) -> Path:
+    """The temp file for writing `path`; temp files of earlier writers of `path` (a killed process
+    leaves its temp behind: SIGKILL runs no cleanup) are removed first — one job writes a given
+    output at a time, so they are dead leftovers, possibly a large half-copied trajectory."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
+        stale.unlink(missing_ok=True)
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
@@ -16,14 +23,26 @@ def _fsync_and_rename(tmp: Path, path: Path) -> None:
     os.replace(tmp, path)
 
 
+@contextlib.contextmanager
+def _naming(path: Path):
+    """A failed write (ENOSPC, EDQUOT, EIO, …) on an open file carries no file name: name the target."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is None and error.errno is not None:
+            raise OSError(error.errno, error.strerror, str(path)) from error
+        raise
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_beside(path)
     try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        _fsync_and_rename(tmp, path)
+        with _naming(path):
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+            _fsync_and_rename(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -47,7 +66,7 @@ def atomic_copy(source, destination, expected_sha256: str | None = None) -> str:
     destination.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_beside(destination)
     try:
-        with open(source, "rb") as src, open(tmp, "wb") as dst:
+        with _naming(destination), open(source, "rb") as src, open(tmp, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
         digest = sha256_file(tmp)
         if expected_sha256 is not None and digest != expected_sha256:

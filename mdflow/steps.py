@@ -5,6 +5,7 @@ workflow/scripts/*.py are one-liners that call `run(<step>, snakemake)`. A user 
 """
 
 import contextlib
+import errno
 import json
 import shutil
 import sys
@@ -49,8 +50,10 @@ def push(smk) -> None:
 def simulate(smk) -> None:
     from mdflow.md.simulate import SegmentSpec, run_segment
 
-    transfer.verify(smk.input.manifest, [smk.input.system, smk.input.topology])
-    transfer.verify(smk.input.start_manifest, [smk.input.start_state])
+    transfer.verify(smk.input.manifest, [smk.input.system, smk.input.topology], redo="pushes it again")
+    k = int(smk.wildcards.segment)
+    transfer.verify(smk.input.start_manifest, [smk.input.start_state],
+                    redo="pushes it again" if k == 0 else f"simulates segment {k - 1:03d} again")
     p = smk.params
     spec = SegmentSpec(
         system_xml=smk.input.system, start_state_xml=smk.input.start_state, topology_pdb=smk.input.topology,
@@ -70,7 +73,8 @@ def simulate(smk) -> None:
 
 
 def pull(smk) -> None:
-    transfer.pull(smk.input.manifest, [smk.input.dcd, smk.input.csv], [smk.output.dcd, smk.output.csv])
+    transfer.pull(smk.input.manifest, [smk.input.dcd, smk.input.csv], [smk.output.dcd, smk.output.csv],
+                  redo=f"simulates segment {smk.wildcards.segment} again")
     shutil.copyfile(smk.input.manifest, smk.output.manifest)
     print(f"pulled {smk.output.dcd} and {smk.output.csv} (sha256 verified)")
 
@@ -140,9 +144,29 @@ def run(step: str, smk) -> None:
         try:
             with provenance.Meter() as meter:
                 details = STEPS[step](smk)
+            write_provenance(step, smk, meter, details)
+        except OSError as error:
+            if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            message = out_of_space(step, error)
+            print(f"mdflow: {message}", file=stderr)
+            print(f"mdflow: {message}")
+            sys.exit(1)
         except MdflowError as error:
             print(f"mdflow: {error}", file=stderr)
             print(f"mdflow: {error}")
             sys.exit(1)
-        write_provenance(step, smk, meter, details)
+        except SystemExit as stop:  # e.g. a segment checkpointed on SIGTERM (walltime): say so in the
+            if getattr(stop, "message", ""):  # batch log too, which survives the retry (the rule log does not)
+                print(f"mdflow: {step}: {stop.message} (the next attempt resumes there)", file=stderr)
+            raise
         print(f"{step} finished in {meter.usage.wall_s:.2f} s")
+
+
+def out_of_space(step: str, error: OSError) -> str:
+    """One line for a full disk or quota: where, and what to do (writes are atomic, so the files
+    under their final names are whole; the half-written temp file was removed)."""
+    where = Path(error.filename).parent if error.filename else Path.cwd()
+    kind = "disk quota exceeded" if error.errno == errno.EDQUOT else "no space left on device"
+    return (f"{step}: {kind} writing in {where}/; nothing half-written was kept — free space there "
+            f"(`df -h {where}`) and run mdflow again")

@@ -57,8 +57,17 @@ def expected_sha256(manifest: dict, manifest_path, name: str) -> str:
         raise MdflowError(f"{manifest_path}: has no entry for {name!r}") from None
 
 
-def verify(manifest_path, files) -> None:
-    """Raise MdflowError unless every file matches its manifest entry."""
+def invalidate(manifest_path, redo: str) -> str:
+    """A file no longer matches the manifest written when it was made: it is damaged for good (the
+    manifest's sha256 is the only truth). Remove the manifest, an output of the job that made the
+    file, so that the next run makes the file again; return the sentence telling the user so."""
+    Path(manifest_path).unlink(missing_ok=True)
+    return f"removed {manifest_path} so that the next `mdflow` run {redo}; run mdflow again"
+
+
+def verify(manifest_path, files, redo: str = "transfers it again") -> None:
+    """Raise MdflowError unless every file matches its manifest entry; a damaged file's manifest is
+    removed (see `invalidate`), so it is never used and the next run makes it again."""
     manifest = read_manifest(manifest_path)
     for path in map(Path, files):
         expected = expected_sha256(manifest, manifest_path, path.name)
@@ -68,18 +77,27 @@ def verify(manifest_path, files) -> None:
         if got != expected:
             raise MdflowError(
                 f"{path}: sha256 {got[:12]}… does not match {manifest_path} ({expected[:12]}…); "
-                f"the staged file was altered or truncated — refusing to use it"
+                f"the staged file was altered or truncated — refusing to use it; {invalidate(manifest_path, redo)}"
             )
 
 
-def pull(manifest_path, sources, destinations) -> None:
-    """Copy each source to its destination, refusing any copy that does not match the manifest."""
+def pull(manifest_path, sources, destinations, redo: str = "makes it again") -> None:
+    """Copy each source to its destination, refusing any copy that does not match the manifest.
+    A copy spoiled on the way is copied once more; a source that itself no longer matches is
+    damaged: its manifest is removed (see `invalidate`) so that the next run makes it again."""
     manifest = read_manifest(manifest_path)
     for source, destination in zip(map(Path, sources), map(Path, destinations), strict=True):
         expected = expected_sha256(manifest, manifest_path, source.name)
         try:
-            atomic_copy(source, destination, expected_sha256=expected)
+            try:
+                atomic_copy(source, destination, expected_sha256=expected)
+            except ChecksumMismatch:
+                if sha256_file(source) != expected:
+                    raise
+                atomic_copy(source, destination, expected_sha256=expected)  # the source is intact: copy again
         except ChecksumMismatch as exc:
-            raise MdflowError(f"pull refused: {exc} ({manifest_path}); nothing was overwritten") from None
+            damaged = sha256_file(source) != expected
+            raise MdflowError(f"pull refused: {exc} ({manifest_path}); nothing was overwritten"
+                              + (f"; {invalidate(manifest_path, redo)}" if damaged else "")) from None
         except FileNotFoundError:
             raise MdflowError(f"pull: {source} missing although {manifest_path} lists it") from None

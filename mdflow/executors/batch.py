@@ -86,6 +86,29 @@ class Executor(RemoteExecutor):
         self.script_dir = self.project / ".mdflow" / "jobs"
         self.script_dir.mkdir(parents=True, exist_ok=True)
         (self.project / self.log_dir).mkdir(parents=True, exist_ok=True)
+        self.reconcile_ledger()
+
+    def reconcile_ledger(self):
+        """A killed controller leaves its jobs in the ledger as queued/running; those that finished
+        while no controller ran are not re-attached (Snakemake just uses their outputs), so nothing
+        would ever record their end. One status query at start-up does, so the ledger (and `mdflow
+        status`) never claims a finished job still runs; unfinished ones stay for re-attaching."""
+        entries = self.ledger.active(self.site["name"])
+        if not entries:
+            return
+        try:
+            statuses = self.adapter.poll(sorted({e.external_id for e in entries}), run_command,
+                                         {e.external_id: {"log_path": e.log_path} for e in entries}, self.adapter_state)
+        except RuntimeError:
+            return  # no answer: decided later, or by re-attaching
+        for entry in entries:
+            status = statuses.get(entry.external_id)
+            if status is None or status.state not in (SUCCESS, FAILED):
+                continue
+            succeeded = status.state == SUCCESS or bool(entry.ensemble and entry.outputs
+                                                        and all(Path(f).exists() for f in entry.outputs))
+            self.ledger.update(self.site["name"], entry.external_id, SUCCESS if succeeded else FAILED,
+                               0 if succeeded else status.exit_code, name=entry.name)
 
     # -- what a job needs ---------------------------------------------------------------------
     def request_for(self, job: JobExecutorInterface) -> JobRequest:

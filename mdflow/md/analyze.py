@@ -69,9 +69,16 @@ def _plot(series_by_replica: dict, key: str, ylabel: str, title: str, path: Path
     axes.legend(fontsize="small")
     figure.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(tmp)
-    plt.close(figure)
-    tmp.replace(path)
+    try:
+        figure.savefig(tmp)
+        tmp.replace(path)
+    except OSError as error:  # e.g. a full disk: leave no half-written plot, name the file
+        tmp.unlink(missing_ok=True)
+        if error.filename is None and error.errno is not None:
+            raise OSError(error.errno, error.strerror, str(path)) from error
+        raise
+    finally:
+        plt.close(figure)
 
 
 def _stats(values: np.ndarray) -> dict:

@@ -29,8 +29,9 @@ EXIT_INTERRUPTED = 143
 class SegmentInterrupted(SystemExit):
     """Raised after a SIGTERM was handled by checkpointing; exit code 143 like a plain SIGTERM."""
 
-    def __init__(self):
+    def __init__(self, message: str = ""):
         super().__init__(EXIT_INTERRUPTED)
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -210,8 +211,9 @@ def run_segment(spec: SegmentSpec, log=print) -> dict:
         while steps_done < spec.steps:
             if stopper.requested:
                 _save_checkpoint(spec, context, dcd_handle, csv_handle, steps_done, fingerprint)
-                log(f"SIGTERM: checkpointed segment {spec.segment} at step {steps_done}; exiting")
-                raise SegmentInterrupted()
+                message = f"SIGTERM: checkpointed segment {spec.segment} at step {steps_done}; exiting"
+                log(message)
+                raise SegmentInterrupted(message)
             integrator.step(spec.report_interval)
             steps_done += spec.report_interval
             _write_frame(context, dcd, csv_handle, kb_dof, spec, steps_done, periodic)

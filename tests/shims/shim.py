@@ -7,10 +7,19 @@ on PATH after the shim's directory), unless $SHIM_PLAN (a JSON file) says this c
     {"sbatch": {"fail_calls": [1], "stderr": "Socket timed out on send/recv operation", "code": 1},
      "squeue": {"garble_calls": [2, 4], "fail_calls": [3]}}
 Call numbers count from 1 per command (kept in $SHIM_LOG itself).
+Seeded random faults instead of fixed call numbers (the same seed gives the same faults per call
+number; fractions of calls, checked in this order):
+    {"squeue": {"random": {"seed": 6, "fail": 0.15, "garble": 0.15}},
+     "sbatch": {"random": {"seed": 6, "fail": 0.1, "garble": 0.1, "lost_reply": 0.1}}}
+`lost_reply` runs the real command (so a submission really happens) but prints the error instead
+of its answer, like a submit that timed out after the scheduler accepted it. Every injected fault
+is appended to $SHIM_LOG.faults as "<command> <call number> <fail|garble|lost_reply>".
 """
 
 import json
 import os
+import random
+import subprocess
 import sys
 from pathlib import Path
 
@@ -44,13 +53,33 @@ def main() -> None:
             handle.write(" ".join([name, *sys.argv[1:]]).replace("\n", " ") + "\n")
     plan_file = os.environ.get("SHIM_PLAN")
     plan = json.loads(Path(plan_file).read_text()).get(name, {}) if plan_file and Path(plan_file).exists() else {}
-    if number in plan.get("fail_calls", []):
-        sys.stderr.write(plan.get("stderr", f"{name}: error: Socket timed out on send/recv operation") + "\n")
+    fault = random_fault(plan.get("random"), name, number)
+    if fault and log:
+        with open(log + ".faults", "a") as handle:
+            handle.write(f"{name} {number} {fault}\n")
+    error = plan.get("stderr", f"{name}: error: Socket timed out on send/recv operation") + "\n"
+    if number in plan.get("fail_calls", []) or fault == "fail":
+        sys.stderr.write(error)
         sys.exit(plan.get("code", 1))
-    if number in plan.get("garble_calls", []):
+    if number in plan.get("garble_calls", []) or fault == "garble":
         sys.stdout.write("\x00garbage \ufffd|||\n%%%\n")
         sys.exit(0)
+    if fault == "lost_reply":
+        subprocess.run([real_command(name, own_dir), *sys.argv[1:]], capture_output=True)
+        sys.stderr.write(error)
+        sys.exit(plan.get("code", 1))
     os.execv(real_command(name, own_dir), [name, *sys.argv[1:]])
+
+
+def random_fault(spec: dict | None, name: str, number: int) -> str | None:
+    if not spec:
+        return None
+    draw = random.Random(f"{spec.get('seed', 0)}:{name}:{number}").random()
+    for kind in ("fail", "garble", "lost_reply"):
+        if draw < spec.get(kind, 0.0):
+            return kind
+        draw -= spec.get(kind, 0.0)
+    return None
 
 
 if __name__ == "__main__":

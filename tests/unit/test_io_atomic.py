@@ -99,3 +99,14 @@ def test_atomic_copy_missing_source_leaves_no_temp(tmp_path):
         atomic_copy(tmp_path / "does-not-exist.txt", destination)
     assert not destination.exists()
     assert leftover_temp_files(tmp_path) == []
+
+
+def test_temp_file_of_a_killed_writer_is_removed_by_the_next_write(tmp_path):
+    target = tmp_path / "seg000.dcd"
+    (tmp_path / ".seg000.dcd.tmp-999999").write_bytes(b"half a trajectory")  # SIGKILL runs no cleanup
+    (tmp_path / ".seg000.csv.tmp-999999").write_bytes(b"another file's")
+    atomic_write_bytes(target, b"whole")
+    assert target.read_bytes() == b"whole"
+    assert leftover_temp_files(tmp_path) == [".seg000.csv.tmp-999999"]
+    atomic_copy(target, tmp_path / "seg000.csv")
+    assert leftover_temp_files(tmp_path) == []

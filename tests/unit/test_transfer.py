@@ -210,3 +210,36 @@ def test_push_then_pull_roundtrip_after_verify(inputs, tmp_path):
     transfer.pull(manifest_path, staged, [back / p.name for p in inputs])
     for source in inputs:
         assert (back / source.name).read_bytes() == source.read_bytes()
+
+
+def test_damaged_staged_file_loses_its_manifest_so_the_next_run_stages_it_again(inputs, tmp_path):
+    work, manifest_path, _ = push_inputs(inputs, tmp_path)
+    (work / "system.xml").write_bytes(b"<truncated")
+    with pytest.raises(MdflowError) as info:
+        transfer.verify(manifest_path, [work / "system.xml"], redo="pushes it again")
+    assert not manifest_path.exists()
+    assert f"removed {manifest_path} so that the next `mdflow` run pushes it again" in str(info.value)
+
+
+def test_damaged_source_of_a_pull_loses_its_manifest(tmp_path):
+    manifest_path, dcd, csv = remote_outputs(tmp_path)
+    dcd.write_bytes(dcd.read_bytes()[:-7])
+    with pytest.raises(MdflowError) as info:
+        transfer.pull(manifest_path, [dcd], [tmp_path / "local" / "seg0.dcd"], redo="simulates segment 000 again")
+    assert not manifest_path.exists() and "simulates segment 000 again" in str(info.value)
+
+
+def test_copy_spoiled_on_the_way_is_copied_again(tmp_path, monkeypatch):
+    manifest_path, dcd, csv = remote_outputs(tmp_path)
+    real_copy, calls = transfer.atomic_copy, []
+
+    def spoiled_once(source, destination, expected_sha256=None):
+        calls.append(source)
+        if len(calls) == 1:  # what a flaky network filesystem does to one read
+            raise transfer.ChecksumMismatch(source, expected_sha256, "0" * 64)
+        return real_copy(source, destination, expected_sha256=expected_sha256)
+
+    monkeypatch.setattr(transfer, "atomic_copy", spoiled_once)
+    transfer.pull(manifest_path, [dcd], [tmp_path / "local" / "seg0.dcd"])
+    assert (tmp_path / "local" / "seg0.dcd").read_bytes() == dcd.read_bytes()
+    assert len(calls) == 2 and manifest_path.exists()
