@@ -132,3 +132,17 @@ def assert_job_ids_in_provenance(project: Path, ledger_entries, scheduler: str) 
     for (system, replica, segment), external_id in simulated.items():
         record = json.loads((project / f"results/{system}/rep{replica}/seg{segment}.provenance.json").read_text())
         assert record["upstream"]["scheduler_job"] == {"scheduler": scheduler, "job_id": external_id}
+
+
+def slurm_jobs(project: Path) -> list[dict]:
+    """Every job Slurm still remembers (MinJobAge) that ran in `project`."""
+    try:
+        out = subprocess.run(["scontrol", "--oneliner", "show", "job"], capture_output=True, text=True).stdout
+    except FileNotFoundError:  # no Slurm here
+        return []
+    jobs = []
+    for line in out.splitlines():
+        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+        if fields.get("WorkDir") == str(project):
+            jobs.append(fields)
+    return jobs

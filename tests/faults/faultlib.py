@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MDFLOW, REPO, make_project, run_mdflow
+from conftest import MDFLOW, REPO, make_project, run_mdflow, slurm_jobs  # noqa: F401 (re-exported to the fault tests)
 
 HOLD_DIR = Path(__file__).resolve().parent / "hold"
 # villin (implicit, bitwise reproducible): 2 segments of 200 steps (≈ 2–8 s each here), a checkpoint
@@ -154,19 +154,6 @@ def no_mdflow_left(project: Path) -> list[str]:
             continue
     return found
 
-
-def slurm_jobs(project: Path) -> list[dict]:
-    """Every job Slurm still remembers (MinJobAge) that ran in `project`."""
-    try:
-        out = subprocess.run(["scontrol", "--oneliner", "show", "job"], capture_output=True, text=True).stdout
-    except FileNotFoundError:  # no Slurm here
-        return []
-    jobs = []
-    for line in out.splitlines():
-        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
-        if fields.get("WorkDir") == str(project):
-            jobs.append(fields)
-    return jobs
 
 
 

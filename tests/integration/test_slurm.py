@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MDFLOW, add_profile, assert_job_ids_in_provenance, make_project, run_mdflow, shim_calls, shim_env
+from conftest import MDFLOW, add_profile, assert_job_ids_in_provenance, make_project, run_mdflow, shim_calls, shim_env, slurm_jobs
 from mdflow.ledger import Ledger
 
 pytestmark = pytest.mark.campaign
@@ -17,17 +17,6 @@ ONE_SYSTEM = ("name\tstructure\tforcefield\tsolvent\ttemperature_k\treplicas\tle
               "ala\tresources/alanine-dipeptide.pdb\tamber99sbildn\timplicit\t300\t1\t0.4\t0.2\t3\n")
 LONG_VILLIN = ("name\tstructure\tforcefield\tsolvent\ttemperature_k\treplicas\tlength_ps\tsegment_ps\tseed\n"
                "villin\tresources/villin.pdb\tamber99sbildn\timplicit\t300\t1\t4.0\t4.0\t5\n")
-
-
-def slurm_jobs(project: Path) -> list[dict]:
-    """Every job Slurm still remembers (MinJobAge) that ran in `project`."""
-    out = subprocess.run(["scontrol", "--oneliner", "show", "job"], capture_output=True, text=True).stdout
-    jobs = []
-    for line in out.splitlines():
-        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
-        if fields.get("WorkDir") == str(project):
-            jobs.append(fields)
-    return jobs
 
 
 def slurm_project(tmp_path, sheet=ONE_SYSTEM, options=FAST, site="extends: slurm\nqueue: debug\n") -> Path:
