@@ -315,12 +315,18 @@ def run_status(argv: list) -> int:
 
     as_json = "--json" in argv
     argv = [a for a in argv if a != "--json"]
+    state_filter, argv = pop_option(argv, "--state")
+    system_filter, argv = pop_option(argv, "--system")
     profile, campaign, argv = load_project_campaign(argv)
     if argv:
         raise MdflowError(f"status: unexpected argument {argv[0]!r}; usage: mdflow status [--profile NAME] "
-                          f"[--configfile F] [--json]")
+                          f"[--configfile F] [--state S[,S]] [--system NAME[,NAME]] [--json]")
+    states = status.parse_filter("--state", state_filter, status.STATES)
+    systems = status.parse_filter("--system", system_filter, list(campaign.systems))
     state = status.collect(Path.cwd(), campaign, profile.name, site_workdir(profile))
-    print(json.dumps(status.to_json(state), indent=2) if as_json else status.render_table(state).rstrip("\n"))
+    shown = status.select_rows(state.rows, states, systems) if states or systems else None
+    print(json.dumps(status.to_json(state, shown), indent=2) if as_json
+          else status.render_table(state, shown).rstrip("\n"))
     return 0
 
 

@@ -328,7 +328,26 @@ def count_states(rows) -> dict:
 
 # -- output -------------------------------------------------------------------------------------
 
-def to_json(status: Status) -> dict:
+def select_rows(rows, states=(), systems=()) -> list:
+    """The rows whose state is one of `states` and whose system is one of `systems` (empty: any)."""
+    return [r for r in rows if (not states or r.state in states) and (not systems or r.system in systems)]
+
+
+def parse_filter(option: str, value: str | None, allowed) -> tuple:
+    """`--state done,failed` -> ('done', 'failed'); a name not in `allowed` is a one-line error."""
+    if value is None:
+        return ()
+    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    unknown = [n for n in names if n not in allowed]
+    if unknown or not names:
+        raise MdflowError(f"status {option} {value!r}: expected one or more of {', '.join(allowed)} "
+                          f"(comma-separated)")
+    return names
+
+
+def to_json(status: Status, shown=None) -> dict:
+    """Totals over the whole campaign; the segments listed are `shown` (default: all)."""
+    shown = status.rows if shown is None else shown
     totals = count_states(status.rows)
     return {
         "profile": status.profile,
@@ -346,7 +365,7 @@ def to_json(status: Status) -> dict:
             {"system": r.system, "replica": r.replica, "segment": r.segment, "state": r.state, "site": r.site,
              "job_id": r.job_id, "steps": r.steps_done, "steps_total": r.steps_total,
              "progress": round(r.progress, 4), "detail": r.detail}
-            for r in status.rows
+            for r in shown
         ],
     }
 
@@ -355,7 +374,8 @@ def _fraction(done, total) -> float:
     return round(done / total, 4) if total else 0.0
 
 
-def render_table(status: Status) -> str:
+def render_table(status: Status, shown=None) -> str:
+    """The segments `shown` (default: all), then every system's totals."""
     controller = status.controller
     running = f"running (pid {controller.pid})" if controller.alive and controller.pid else (
         "running" if controller.alive else "not running")
@@ -363,9 +383,11 @@ def render_table(status: Status) -> str:
     lines += columns(
         ["system", "replica", "segment", "state", "progress", "site", "job", "detail"],
         [[r.system, r.replica, r.segment, r.state, _percent(r.steps_done, r.steps_total), r.site or "-",
-          r.job_id or "-", r.detail] for r in status.rows],
+          r.job_id or "-", r.detail] for r in (status.rows if shown is None else shown)],
         right={1, 4},
     )
+    if shown is not None and len(shown) != len(status.rows):
+        lines.append(f"({len(shown)} of {len(status.rows)} segments shown)")
     lines.append("")
     totals = count_states(status.rows)
     summary_rows = [

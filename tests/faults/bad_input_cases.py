@@ -243,6 +243,10 @@ CASES = [
          ("'noslurm'", "sbatch", "not found on PATH"), args=("--profile", "noslurm"), env=empty_path),
     Case("pbs: qsub missing from PATH", profile("nopbs", "extends: pbs\nconfigfile: config/ci.yaml\n", SLURM_OPTIONS),
          ("'nopbs'", "qsub", "not found on PATH"), args=("--profile", "nopbs"), env=empty_path),
+    Case("status: unknown state in --state", nothing, ("--state 'runing'", "expected one or more of", "interrupted"),
+         args=("status", "--profile", "ci", "--state", "runing")),
+    Case("status: unknown system in --system", nothing, ("--system 'villn'", "expected one or more of", "ala"),
+         args=("status", "--profile", "ci", "--system", "villn")),
 ]
 
 

@@ -106,6 +106,23 @@ def test_half_finished_campaign_table_and_json(half_finished):
     assert [s.setup for s in state.systems] == ["done", "running", "done"]
 
 
+def test_filtered_table_lists_chosen_segments_and_keeps_every_total(half_finished):
+    project, campaign = half_finished
+    state = status.collect(project, campaign, "stampede", SCRATCH)
+    states = status.parse_filter("--state", "interrupted,failed", status.STATES)
+    shown = status.select_rows(state.rows, states)
+    assert [(r.system, r.segment) for r in shown] == [("ala", "002"), ("water", "001"), ("water", "002")]
+    assert_golden("status/half_finished_stuck.txt", status.render_table(state, shown))
+    listed = status.to_json(state, status.select_rows(state.rows, (), ("villin",)))
+    assert [r["system"] for r in listed["segments"]] == ["villin", "villin"] and listed["totals"]["segments"] == 11
+
+
+@pytest.mark.parametrize("value", ["runing", "", "done,,nope"])
+def test_unknown_filter_value_is_one_clear_error(value):
+    with pytest.raises(MdflowError, match=r"status --state .*: expected one or more of done, simulated, .*missing"):
+        status.parse_filter("--state", value, status.STATES)
+
+
 def test_finished_campaign_is_all_done(tmp_path):
     project = tmp_path / "project"
     campaign = make_campaign(make_system("ala", 2, 2, 100))
