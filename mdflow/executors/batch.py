@@ -92,7 +92,10 @@ class Executor(RemoteExecutor):
         """A killed controller leaves its jobs in the ledger as queued/running; those that finished
         while no controller ran are not re-attached (Snakemake just uses their outputs), so nothing
         would ever record their end. One status query at start-up does, so the ledger (and `mdflow
-        status`) never claims a finished job still runs; unfinished ones stay for re-attaching."""
+        status`) never claims a finished job still runs; unfinished ones stay for re-attaching.
+        Those that succeeded are remembered: one may have finished after Snakemake planned (its
+        outputs were missing then), and `reattach` adopts it instead of running it again."""
+        self.finished_while_away = {}
         entries = self.ledger.active(self.site["name"])
         if not entries:
             return
@@ -109,6 +112,8 @@ class Executor(RemoteExecutor):
                                                         and all(Path(f).exists() for f in entry.outputs))
             self.ledger.update(self.site["name"], entry.external_id, SUCCESS if succeeded else FAILED,
                                0 if succeeded else status.exit_code, name=entry.name)
+            if succeeded:
+                self.finished_while_away[entry.name] = entry
 
     # -- what a job needs ---------------------------------------------------------------------
     def request_for(self, job: JobExecutorInterface) -> JobRequest:
@@ -137,7 +142,14 @@ class Executor(RemoteExecutor):
         self.flush()
 
     def reattach(self, job, request) -> bool:
-        """A job of a killed controller that the scheduler still runs is adopted, not resubmitted."""
+        """A job of a killed controller that the scheduler still runs is adopted, not resubmitted;
+        so is one that succeeded since (after Snakemake planned it), when all its outputs are there."""
+        finished = self.finished_while_away.pop(request.name, None)
+        if finished is not None and self.outputs_written_by(finished, job):
+            self.logger.info(f"Re-attached to {request.name}: {self.adapter.NAME} job {finished.external_id} "
+                             f"finished while no controller ran (from the ledger)")
+            self.adopt(job, finished, finished=True)
+            return True
         entry = self.ledger.active_by_name(self.site["name"], request.name)
         if entry is None:
             return False
@@ -147,16 +159,34 @@ class Executor(RemoteExecutor):
         except RuntimeError:
             status = {}
         state = status.get(entry.external_id)
-        if state is not None and state.state in (QUEUED, RUNNING):
+        if state is not None and (state.state in (QUEUED, RUNNING)
+                                  or state.state == SUCCESS and self.outputs_written_by(entry, job)):
             self.logger.info(f"Re-attached to {request.name}: {self.adapter.NAME} job {entry.external_id} "
-                             f"is still {state.state} (from the ledger)")
-            self.report_job_submission(SubmittedJobInfo(job, external_jobid=entry.external_id,
-                                                        aux={"log_path": entry.log_path, "name": entry.name}))
+                             f"{'is still ' + state.state if state.state != SUCCESS else 'has just finished'} "
+                             f"(from the ledger)")
+            self.adopt(job, entry, finished=state.state == SUCCESS)
             return True
         self.ledger.update(self.site["name"], entry.external_id,
                            "superseded" if state is None else state.state, None if state is None else state.exit_code,
                            name=entry.name)
         return False
+
+    def adopt(self, job, entry, finished: bool):
+        """Take over `entry`'s batch job for `job`: watch it, or (finished) report its success now,
+        since a scheduler may already have forgotten a job that ended long ago."""
+        info = SubmittedJobInfo(job, external_jobid=entry.external_id, aux={"log_path": entry.log_path,
+                                                                             "name": entry.name})
+        if not finished:
+            self.report_job_submission(info)
+            return
+        self.ledger.update(self.site["name"], entry.external_id, SUCCESS, 0, name=entry.name)
+        self.report_job_success(info)
+
+    @staticmethod
+    def outputs_written_by(entry, job) -> bool:
+        """Every output of `job` exists and is no older than the batch job `entry`'s submission."""
+        outputs = [Path(f) for f in job.output]
+        return bool(outputs) and all(f.exists() and f.stat().st_mtime >= entry.submitted - 1 for f in outputs)
 
     # -- submission ---------------------------------------------------------------------------
     def flush(self):

@@ -94,6 +94,35 @@ def test_job_that_finished_while_the_controller_was_dead_is_not_rerun(slurm, tmp
     assert len((project / "results/ala/rep0/seg000.csv").read_text().splitlines()) == 1 + 50
 
 
+def test_job_that_finishes_after_the_rerun_planned_it_is_adopted_not_rerun(slurm, tmp_path):
+    """The race a fast segment loses: the rerun's Snakemake plans while the orphaned job still runs
+    (its outputs missing), and the job finishes before the executor re-attaches. The rerun's first
+    squeue (the executor's start-up look at the ledger) is held until the job has finished."""
+    project = slurm_project(tmp_path, sheet=LONG_VILLIN)
+    controller = start_controller(project)
+    wait_for(lambda: running(project, "simulate.villin.0.000"), what="a running segment")
+    os.killpg(controller.pid, signal.SIGKILL)
+    controller.wait()
+
+    go = tmp_path / "go"
+    env = shim_env(tmp_path, ["squeue"], {"squeue": {"hold_calls": [1], "hold_until": str(go)}})
+    rerun = start_controller(project, env_extra=env)
+    wait_for(lambda: shim_calls(tmp_path, "squeue"), what="the rerun's first status query")
+    assert running(project, "simulate.villin.0.000")  # the rerun planned it while it still ran
+    wait_for(lambda: [j for j in slurm_jobs(project) if j["JobName"] == "simulate.villin.0.000"
+                      and j["JobState"] == "COMPLETED"], what="the orphaned job to finish")
+    go.touch()
+    output, _ = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, output
+    assert "wildcards: system=villin, replica=0, segment=000" in output  # planned: its outputs were missing
+    assert "Re-attached to simulate.villin.0.000: slurm job" in output and "finished while no controller ran" in output
+    assert [j["JobName"] for j in slurm_jobs(project)].count("simulate.villin.0.000") == 1
+    entries = [e for e in Ledger(project / ".mdflow/ledger.sqlite").all() if e.name == "simulate.villin.0.000"]
+    assert [(e.state, e.exit_code) for e in entries] == [("success", 0)]
+    steps = [int(r.split(",")[0]) for r in (project / "results/villin/rep0/seg000.csv").read_text().splitlines()[1:]]
+    assert steps == list(range(10, 2001, 10))
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_cancels_this_runs_jobs(slurm, tmp_path, sig):
     project = slurm_project(tmp_path, sheet=LONG_VILLIN)

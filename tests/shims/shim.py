@@ -11,6 +11,8 @@ Seeded random faults instead of fixed call numbers (the same seed gives the same
 number; fractions of calls, checked in this order):
     {"squeue": {"random": {"seed": 6, "fail": 0.15, "garble": 0.15}},
      "sbatch": {"random": {"seed": 6, "fail": 0.1, "garble": 0.1, "lost_reply": 0.1}}}
+A call can also be held until a file exists (to freeze a caller at an exact point):
+    {"squeue": {"hold_calls": [1], "hold_until": "/tmp/go"}}
 `lost_reply` runs the real command (so a submission really happens) but prints the error instead
 of its answer, like a submit that timed out after the scheduler accepted it. Every injected fault
 is appended to $SHIM_LOG.faults as "<command> <call number> <fail|garble|lost_reply>".
@@ -21,6 +23,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 
@@ -57,6 +60,10 @@ def main() -> None:
     if fault and log:
         with open(log + ".faults", "a") as handle:
             handle.write(f"{name} {number} {fault}\n")
+    if number in plan.get("hold_calls", []):
+        deadline = time.time() + 600
+        while not Path(plan["hold_until"]).exists() and time.time() < deadline:
+            time.sleep(0.1)
     error = plan.get("stderr", f"{name}: error: Socket timed out on send/recv operation") + "\n"
     if number in plan.get("fail_calls", []) or fault == "fail":
         sys.stderr.write(error)
