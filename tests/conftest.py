@@ -31,6 +31,16 @@ def run_mdflow(project: Path, *args, check=False, timeout=600, env_extra=None, *
     return result
 
 
+EMULATED_QUEUE = {"pbs": "debug", "cobalt": "default"}  # a queue each emulator's default config has
+
+
+def emulator_env(tmp_path: Path, scheduler: str, path: str | None = None) -> dict:
+    """Environment that puts the PBS Pro or Cobalt emulator (tests/emulators) first on PATH, with its
+    state in tmp_path; `path` is the PATH to prepend to (default: this process's)."""
+    return {"PATH": f"{REPO / 'tests/emulators' / scheduler / 'bin'}{os.pathsep}{path or os.environ['PATH']}",
+            "PBS_EMULATOR_STATE": str(tmp_path / "pbs-state"), "COBALT_EMULATOR_STATE": str(tmp_path / "cobalt-state")}
+
+
 def planned_jobs(dry_run_output: str) -> list[tuple[str, dict]]:
     """(rule, wildcards) of every job (checkpoints included) in Snakemake's dry-run listing, 'all' excluded."""
     jobs, rule = [], None

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from conftest import add_profile, run_mdflow
+from conftest import EMULATED_QUEUE, add_profile, emulator_env, run_mdflow
 from faults.faultlib import (SEGMENTS, STEPS_PER_SEGMENT, assert_identical_to_undisturbed, expect, fault_project,
                              held, kill_group, no_mdflow_left, segment_steps, slurm_jobs, start_controller,
                              stray_temp_files, undisturbed_reference, wait_for)
@@ -23,7 +23,7 @@ from mdflow.ledger import Ledger
 
 pytestmark = pytest.mark.campaign
 CI = ("--profile", "ci")
-SLURM = ("--profile", "faultslurm", "--configfile", "config/ci.yaml")
+SLURM = ("--profile", "faultsite", "--configfile", "config/ci.yaml")
 SLURM_OPTIONS = "seconds-between-status-checks: 1\nretries: 1\n"
 
 
@@ -34,7 +34,7 @@ def reference(tmp_path_factory):
 
 def slurm_fault_project(tmp_path, options=SLURM_OPTIONS):
     project = fault_project(tmp_path / "project")
-    add_profile(project, "faultslurm", "extends: slurm\nqueue: debug\n", options)
+    add_profile(project, "faultsite", "extends: slurm\nqueue: debug\n", options)
     return project
 
 
@@ -43,10 +43,10 @@ def status_of(project, args=CI) -> dict:
     return {row["segment"]: row for row in json.loads(result.stdout)["segments"]}
 
 
-def kill_at_hold(project, args, hold, what):
+def kill_at_hold(project, args, hold, what, env=None):
     """Run `mdflow ARGS` until `hold` freezes its step, then SIGKILL the controller's process group."""
     mark = project / f"hold-{hold.replace(':', '-')}.json"
-    controller = start_controller(project, *args, hold=hold, mark=mark)
+    controller = start_controller(project, *args, hold=hold, mark=mark, env_extra=env)
     point = wait_for(lambda: held(mark), what=what, process=controller)
     kill_group(controller)
     return point
@@ -110,43 +110,55 @@ def test_controller_killed_at_five_points_then_rerun_is_identical(tmp_path, refe
     assert_clean_finish(project)
 
 
-@expect('case 1 (Slurm): controller SIGKILLed in setup, push, a segment, pull, analyze -> reruns re-attach; '
-        'each job submitted once, none orphaned; verify identical')
-def test_controller_killed_at_five_points_under_slurm(slurm, tmp_path, reference):
+@pytest.mark.parametrize("scheduler", ["slurm", "pbs", "cobalt"])
+@expect('case 1 (Slurm, PBS and Cobalt emulators): controller SIGKILLed in setup, push, a segment, pull, analyze -> '
+        'reruns re-attach; each job submitted once, none orphaned; verify identical')
+def test_controller_killed_at_five_points_under_a_scheduler(slurm, tmp_path, reference, scheduler):
     """Only the controller dies (its process group: the local push/pull/analyze jobs with it); the
-    batch jobs live on under Slurm, and the reruns re-attach to them instead of submitting again."""
-    project = slurm_fault_project(tmp_path)
+    batch jobs live on under the scheduler, and the reruns re-attach to them instead of submitting
+    again. The PBS Pro and Cobalt emulators run every job on the real Slurm, so Slurm's job list
+    counts what was really run under all three."""
+    if scheduler == "slurm":
+        project, env = slurm_fault_project(tmp_path), {}
+    else:
+        project = fault_project(tmp_path / "project")
+        add_profile(project, "faultsite", f"extends: {scheduler}\nqueue: {EMULATED_QUEUE[scheduler]}\naccount: PROJ\n",
+                    SLURM_OPTIONS)
+        env = emulator_env(tmp_path, scheduler)
     alive_at_kill = []
 
-    def running(name):
-        return [j for j in slurm_jobs(project) if j["JobName"] == name and j["JobState"] == "RUNNING"]
+    def ledger_names(*states):
+        return [e.name for e in Ledger(project / ".mdflow/ledger.sqlite").all() if e.state in states]
 
-    controller = start_controller(project, *SLURM)
+    def running(name):
+        return name in ledger_names("running") and any(j["JobState"] == "RUNNING" for j in slurm_jobs(project))
+
+    controller = start_controller(project, *SLURM, env_extra=env)
     wait_for(lambda: running("setup.villin") and (project / "logs/setup/villin.log").exists(), process=controller,
              what="setup running in its batch job")
     kill_group(controller)
     alive_at_kill.append("setup.villin")
 
-    kill_at_hold(project, SLURM, "push:2", "push to stage its second file")
+    kill_at_hold(project, SLURM, "push:2", "push to stage its second file", env)
 
-    controller = start_controller(project, *SLURM)
+    controller = start_controller(project, *SLURM, env_extra=env)
     wait_for(lambda: segment_steps(project, "000") >= 100 and running("simulate.villin.0.000"), process=controller,
              what="segment 000 at step 100 in its batch job")
     kill_group(controller)
     alive_at_kill.append("simulate.villin.0.000")
 
-    point = kill_at_hold(project, SLURM, "pull:1", "pull to copy its first file")
+    point = kill_at_hold(project, SLURM, "pull:1", "pull to copy its first file", env)
     assert point["final"].endswith("results/villin/rep0/seg000.dcd")
-    alive_at_kill += [j["JobName"] for j in slurm_jobs(project) if j["JobState"] in ("PENDING", "RUNNING")]
-    kill_at_hold(project, SLURM, "analyze:1", "analyze to write its first output")
-    result = run_mdflow(project, *SLURM, check=True)
+    alive_at_kill += ledger_names("queued", "running")
+    kill_at_hold(project, SLURM, "analyze:1", "analyze to write its first output", env)
+    result = run_mdflow(project, *SLURM, check=True, env_extra=env)
 
-    jobs = slurm_jobs(project)
-    names = [j["JobName"] for j in jobs]
-    assert sorted(names) == ["setup.villin", "simulate.villin.0.000", "simulate.villin.0.001"]  # none twice
-    assert all(j["JobState"] == "COMPLETED" for j in jobs)  # no orphan still running or queued
     entries = Ledger(project / ".mdflow/ledger.sqlite").all()
-    assert sorted(e.name for e in entries) == sorted(names) and all(e.state == "success" for e in entries)
+    assert sorted(e.name for e in entries) == ["setup.villin", "simulate.villin.0.000", "simulate.villin.0.001"]
+    assert all(e.state == "success" for e in entries)  # none twice, none failed
+    jobs = slurm_jobs(project)
+    assert len(jobs) == len(entries)  # each submitted once: no second job after a kill
+    assert all(j["JobState"] == "COMPLETED" for j in jobs)  # no orphan still running or queued
     logs = "".join(p.read_text() for p in project.glob("controller-*.log"))
     reattached = [name for name in alive_at_kill if f"Re-attached to {name}:" in logs]
     assert reattached  # the others finished while no controller ran: adopted from their outputs, not rerun
@@ -180,10 +192,11 @@ def kill_segment_process(project, controller):
     return segment_steps(project, "000")
 
 
-@expect('case 2 (local): segment SIGKILLed -> retried, resumes from its checkpoint; verify identical')
+@expect('case 2 (local): segment SIGKILLed -> retried (simulate always retries once), resumes from its checkpoint; '
+        'verify identical')
 def test_sigkilled_segment_is_retried_and_resumes_locally(tmp_path, reference):
     project = fault_project(tmp_path / "project")
-    controller = start_controller(project, *CI, "--retries", "1")
+    controller = start_controller(project, *CI)  # the local profile retries nothing; simulate does
     checkpointed = kill_segment_process(project, controller)
     assert controller.wait(timeout=300) == 0
     assert resumed_steps(project) == [resumed_steps(project)[0]] and resumed_steps(project)[0] >= checkpointed

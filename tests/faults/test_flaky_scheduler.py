@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import REPO, add_profile, make_project, run_mdflow, shim_env
+from conftest import REPO, add_profile, emulator_env, make_project, run_mdflow, shim_env
 from faults.faultlib import (assert_identical_to_undisturbed, expect, fault_project, slurm_jobs,
                              undisturbed_reference)
 from faults.faultlib import _no_leftovers  # noqa: F401 (autouse fixture: kills leftover controllers and jobs)
@@ -51,10 +51,10 @@ def test_flaky_submit_and_status_never_fail_a_job(slurm, tmp_path, tmp_path_fact
     add_profile(project, "flaky", f"extends: {scheduler}\nqueue: {QUEUE[scheduler]}\naccount: PROJ\n",
                 "seconds-between-status-checks: 1\nretries: 1\n")
     env = shim_env(tmp_path, [COMMANDS[scheduler][0], *COMMANDS[scheduler][1]], flaky_plan(scheduler, seed=6))
-    if scheduler != "slurm":
-        env["PATH"] = env["PATH"].replace(os.pathsep, f"{os.pathsep}{REPO / 'tests/emulators' / scheduler / 'bin'}"
-                                          f"{os.pathsep}", 1)
-        env.update(PBS_EMULATOR_STATE=str(tmp_path / "pbs-state"), COBALT_EMULATOR_STATE=str(tmp_path / "cobalt-state"))
+    if scheduler != "slurm":  # the shims first (they wrap whatever is next on PATH), then the emulator
+        shims, rest = env["PATH"].split(os.pathsep, 1)
+        env.update(emulator_env(tmp_path, scheduler, rest))
+        env["PATH"] = f"{shims}{os.pathsep}{env['PATH']}"
     args = ("--profile", "flaky", "--configfile", "config/ci.yaml")
 
     result = run_mdflow(project, *args, env_extra=env)

@@ -224,7 +224,7 @@ def test_snakemake_repr_quoting_is_unsafe_for_single_quotes_so_mdflow_refuses_th
     safe = "true " + format_cli_arg("--config", [f"results=r`touch {MARKER}2`$(touch {MARKER}2)"])
     subprocess.run(["bash", "-c", safe], cwd=tmp_path, capture_output=True, timeout=30)
     assert not (tmp_path / f"{MARKER}2").exists()
-    cli.check_config_values([f"results=r$(x)"])  # $ alone stays inside single quotes: allowed
+    cli.check_config_values(["results=r$(x)"])  # $ alone stays inside single quotes: allowed
 
 
 def test_workdir_with_quotes_is_refused_before_reaching_jobs(tmp_path, monkeypatch):

@@ -1,11 +1,10 @@
 """The ci campaign end to end through the PBS Pro and Cobalt command-line emulators (tests/emulators),
 which follow those schedulers' documented CLI and output formats and run every job on the real Slurm."""
 
-import os
 
 import pytest
 
-from conftest import REPO, add_profile, assert_job_ids_in_provenance, make_project, run_mdflow
+from conftest import add_profile, assert_job_ids_in_provenance, emulator_env, make_project, run_mdflow
 from mdflow.ledger import Ledger
 
 pytestmark = pytest.mark.campaign
@@ -16,11 +15,7 @@ FAST = "seconds-between-status-checks: 1\n"
 def test_ci_campaign_through_emulated_scheduler(slurm, tmp_path, scheduler, queue):
     project = make_project(tmp_path / "project")
     add_profile(project, f"my{scheduler}", f"extends: {scheduler}\nqueue: {queue}\naccount: PROJ\n", FAST)
-    env = {
-        "PATH": f"{REPO / 'tests/emulators' / scheduler / 'bin'}{os.pathsep}{os.environ['PATH']}",
-        "PBS_EMULATOR_STATE": str(tmp_path / "pbs-state"),
-        "COBALT_EMULATOR_STATE": str(tmp_path / "cobalt-state"),
-    }
+    env = emulator_env(tmp_path, scheduler)
     run_mdflow(project, "--profile", f"my{scheduler}", "--configfile", "config/ci.yaml", env_extra=env, check=True)
     assert (project / "results/report.html").exists()
     entries = Ledger(project / ".mdflow/ledger.sqlite").all()

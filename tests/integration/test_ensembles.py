@@ -1,14 +1,13 @@
 """Ensembles on the real Slurm and the PBS/Cobalt emulators: members run concurrently, a failing
 member is retried alone, max_queued is never exceeded, an over-long ensemble is split."""
 
-import os
 import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import REPO, run_short_tasks, task_times
+from conftest import emulator_env, run_short_tasks, task_times
 from mdflow.ledger import Ledger
 
 pytestmark = pytest.mark.campaign
@@ -80,8 +79,7 @@ def test_over_long_ensemble_is_split(slurm, tmp_path):
 
 @pytest.mark.parametrize("scheduler, queue", [("pbs", "debug"), ("cobalt", "default")])
 def test_ensemble_members_overlap_on_emulated_schedulers(slurm, tmp_path, scheduler, queue):
-    env = {"PATH": f"{REPO / 'tests/emulators' / scheduler / 'bin'}{os.pathsep}{os.environ['PATH']}",
-           "PBS_EMULATOR_STATE": str(tmp_path / "pbs-state"), "COBALT_EMULATOR_STATE": str(tmp_path / "cobalt-state")}
+    env = emulator_env(tmp_path, scheduler)
     result = run_short_tasks(tmp_path, site(scheduler, queue), {"tasks": 6, "sleep": 3}, env_extra=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert len({e.external_id for e in ledger(tmp_path)}) == 1

@@ -8,13 +8,15 @@ and set
 The n-th atomic rename (mdflow.io_atomic: temp file written and fsynced, not yet renamed to its
 final name) inside that step then blocks forever, until the test kills the process. Only the first
 process to reach the point holds (the mark is created exclusively); later ones run normally.
-Without MDFLOW_FAULT_HOLD nothing is imported or changed.
+Without MDFLOW_FAULT_HOLD nothing is imported or changed; nor in a Python without mdflow (the
+scheduler emulators' commands run under the system python3).
 """
 
+import importlib.util
 import os
 
 _SPEC = os.environ.get("MDFLOW_FAULT_HOLD")
-if _SPEC:
+if _SPEC and importlib.util.find_spec("mdflow") is not None:
     import json
     import threading
 
