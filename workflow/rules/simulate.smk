@@ -32,6 +32,9 @@ rule simulate:
         report_interval=campaign.report_interval_steps,
         checkpoint_interval=campaign.checkpoint_interval_steps,
     threads: campaign.settings["threads"]
+    # A killed or timed-out segment resumes from its checkpoint, so one retry is cheap and always
+    # right, even where the profile retries nothing (local); more when the profile asks for more.
+    retries: max(1, getattr(workflow.execution_settings, "retries", 0))  # settings: None in a dry-run
     log:
         "logs/simulate/{system}/rep{replica}/seg{segment}.log",
     script:
