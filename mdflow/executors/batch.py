@@ -86,6 +86,7 @@ class Executor(RemoteExecutor):
         self.script_dir = self.project / ".mdflow" / "jobs"
         self.script_dir.mkdir(parents=True, exist_ok=True)
         (self.project / self.log_dir).mkdir(parents=True, exist_ok=True)
+        self.run_ids = set()  # batch jobs this run submitted or adopted
         self.reconcile_ledger()
 
     def reconcile_ledger(self):
@@ -95,25 +96,54 @@ class Executor(RemoteExecutor):
         status`) never claims a finished job still runs; unfinished ones stay for re-attaching.
         Those that succeeded are remembered: one may have finished after Snakemake planned (its
         outputs were missing then), and `reattach` adopts it instead of running it again."""
-        self.finished_while_away = {}
-        entries = self.ledger.active(self.site["name"])
+        self.finished_while_away = {e.name: e for e, state in self.settle(self.ledger.active(self.site["name"]))
+                                    if state == SUCCESS}
+
+    def settle(self, entries) -> list:
+        """One status query for ledger `entries`; records the end of those that finished and returns
+        (entry, state) for every entry the scheduler answered for (none when it gave no answer)."""
         if not entries:
-            return
+            return []
         try:
             statuses = self.adapter.poll(sorted({e.external_id for e in entries}), run_command,
                                          {e.external_id: {"log_path": e.log_path} for e in entries}, self.adapter_state)
         except RuntimeError:
-            return  # no answer: decided later, or by re-attaching
+            return []  # no answer: decided later, or by re-attaching
+        answered = []
         for entry in entries:
             status = statuses.get(entry.external_id)
-            if status is None or status.state not in (SUCCESS, FAILED):
+            if status is None:
                 continue
-            succeeded = status.state == SUCCESS or bool(entry.ensemble and entry.outputs
-                                                        and all(Path(f).exists() for f in entry.outputs))
-            self.ledger.update(self.site["name"], entry.external_id, SUCCESS if succeeded else FAILED,
-                               0 if succeeded else status.exit_code, name=entry.name)
-            if succeeded:
-                self.finished_while_away[entry.name] = entry
+            state = status.state
+            if state in (SUCCESS, FAILED):
+                succeeded = state == SUCCESS or bool(entry.ensemble and entry.outputs
+                                                     and all(Path(f).exists() for f in entry.outputs))
+                state = SUCCESS if succeeded else FAILED
+                self.ledger.update(self.site["name"], entry.external_id, state,
+                                   0 if succeeded else status.exit_code, name=entry.name)
+            answered.append((entry, state))
+        return answered
+
+    def report_orphans(self):
+        """At the end of a run: batch jobs an earlier controller submitted that this run neither
+        re-attached nor needed, and that still wait or run. They may be wanted by a later run (this
+        one may have had other targets), so mdflow names them and the command to cancel them."""
+        earlier = [e for e in self.ledger.active(self.site["name"]) if e.external_id not in self.run_ids]
+        orphans = [e for e, state in self.settle(earlier) if state in (QUEUED, RUNNING)]
+        if not orphans:
+            return
+        ids = sorted({e.external_id for e in orphans})
+        self.logger.warning(
+            f"{len(orphans)} batch job(s) left by an earlier mdflow run still queue or run, but this run did "
+            f"not need them: {', '.join(f'{e.name} ({self.adapter.NAME} job {e.external_id})' for e in orphans)}. "
+            f"They keep using the allocation; if no later run needs them: {' '.join(self.adapter.cancel_argv(ids))}")
+
+    def shutdown(self):
+        try:
+            self.report_orphans()
+        except Exception as error:  # never let the report hide how the run ended
+            self.logger.debug(f"could not check for jobs left by earlier runs: {error}")
+        super().shutdown()
 
     # -- what a job needs ---------------------------------------------------------------------
     def request_for(self, job: JobExecutorInterface) -> JobRequest:
@@ -176,6 +206,7 @@ class Executor(RemoteExecutor):
         since a scheduler may already have forgotten a job that ended long ago."""
         info = SubmittedJobInfo(job, external_jobid=entry.external_id, aux={"log_path": entry.log_path,
                                                                              "name": entry.name})
+        self.run_ids.add(entry.external_id)
         if not finished:
             self.report_job_submission(info)
             return
@@ -337,6 +368,7 @@ class Executor(RemoteExecutor):
             raise SubmissionRefused(str(error)) from None
 
     def record(self, job, request: JobRequest, external_id: str, log_path: str, ensemble: str | None = None):
+        self.run_ids.add(external_id)
         self.ledger.record_submission(self.site["name"], external_id, request.name, job_rule(job), job_wildcards(job),
                                       list(job.output), self.adapter.NAME, job.attempt, log_path, ensemble)
         self.report_job_submission(SubmittedJobInfo(job, external_jobid=external_id, aux={

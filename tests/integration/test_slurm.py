@@ -123,6 +123,31 @@ def test_job_that_finishes_after_the_rerun_planned_it_is_adopted_not_rerun(slurm
     assert steps == list(range(10, 2001, 10))
 
 
+def test_job_no_longer_needed_is_named_with_the_command_to_cancel_it(slurm, tmp_path):
+    """A killed run leaves villin's segment running; the user drops villin from the sheet and reruns.
+    The rerun does not need that job: it says so and how to cancel it, but leaves it alone (a later
+    run with other targets may want it)."""
+    villin = LONG_VILLIN.splitlines()[1].replace("\t4.0\t4.0\t", "\t40.0\t40.0\t")
+    project = slurm_project(tmp_path, sheet=f"{ONE_SYSTEM}{villin}\n")
+    controller = start_controller(project)
+    progress = project / "scratch/villin/rep0/seg000.partial/progress.json"  # past the job's own planning
+    job = wait_for(lambda: progress.exists() and running(project, "simulate.villin.0.000"),
+                   what="villin's segment running")[0]
+    os.killpg(controller.pid, signal.SIGKILL)
+    controller.wait()
+    (project / "config/ci_systems.tsv").write_text(ONE_SYSTEM)
+    try:
+        result = run_mdflow(project, "--profile", "testslurm", "--configfile", "config/ci.yaml", check=True)
+        output = result.stdout + result.stderr
+        assert (f"1 batch job(s) left by an earlier mdflow run still queue or run, but this run did not need them: "
+                f"simulate.villin.0.000 (slurm job {job['JobId']})") in output
+        assert f"if no later run needs them: scancel {job['JobId']}" in output
+        assert running(project, "simulate.villin.0.000")  # named, not cancelled
+        assert (project / "results/ala/rep0/seg001.csv").exists()
+    finally:
+        subprocess.run(["scancel", job["JobId"]])
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_cancels_this_runs_jobs(slurm, tmp_path, sig):
     project = slurm_project(tmp_path, sheet=LONG_VILLIN)
