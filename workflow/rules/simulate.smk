@@ -34,7 +34,9 @@ rule simulate:
     threads: campaign.settings["threads"]
     # A killed or timed-out segment resumes from its checkpoint, so one retry is cheap and always
     # right, even where the profile retries nothing (local); more when the profile asks for more.
-    retries: max(1, getattr(workflow.execution_settings, "retries", 0))  # settings: None in a dry-run
+    # Only the controller retries: inside a batch job (remote mode) a retry would run again in the
+    # same allocation, behind the controller's back. (execution_settings is None in a dry-run.)
+    retries: max(1, getattr(workflow.execution_settings, "retries", 0)) if workflow.is_main_process else 0
     log:
         "logs/simulate/{system}/rep{replica}/seg{segment}.log",
     script:
