@@ -8,9 +8,11 @@ Two kinds of check, decided per system when the reference is written (`--update`
 * tolerance: numbers read from the results (energies from the pulled CSVs, RMSD/Rg from the
   analysis summary) within |got - expected| <= max(abs, rel * |expected|).
 
-Bitwise results depend on the OpenMM version, platform and the CPU's vector instructions; when the
-reference was written in a different environment, exact checks are reported as skipped (and the
-tolerances still apply) instead of failing every run on another machine.
+Results depend on the OpenMM, PDBFixer and NumPy versions, the platform and the CPU (measured: two
+x86-64 machines with the same vector instructions but different CPU models minimized the same
+structures to energies 0.03-0.9 % apart). When the reference was written in another environment,
+exact checks are reported as skipped and the energy tolerances are widened to ACROSS_MACHINES:
+other machines agree statistically, not to the last digit.
 
 Everything but `measure()` and the file I/O is pure.
 """
@@ -34,7 +36,14 @@ TOLERANCES = {
     "rmsd_nm.mean": {"abs": 0.01, "rel": 0.0},
     "rg_nm.mean": {"abs": 0.01, "rel": 0.0},
 }
+# Across environments a 100-step minimization ends elsewhere on the energy surface and the short
+# trajectories follow it: still tight enough to catch another force field, solvent or system.
+ACROSS_MACHINES = {
+    "potential_after_kj_mol": {"abs": 1.0, "rel": 0.02},
+    "potential_kj_mol.mean": {"abs": 1.0, "rel": 0.02},
+}
 CPU_FLAGS_THAT_CHANGE_RESULTS = ("sse4_1", "avx", "avx2", "fma", "avx512f")
+CPU_IDENTITY = ("vendor_id", "cpu family", "model", "model name")
 
 
 @dataclass(frozen=True)
@@ -63,15 +72,41 @@ def cpu_vector_flags(cpuinfo_text: str) -> list[str]:
     return [f for f in CPU_FLAGS_THAT_CHANGE_RESULTS if f in flags]
 
 
+def cpu_model(cpuinfo_text: str) -> str:
+    """'AuthenticAMD family 26 model 2: AMD EPYC' from the first processor's block ('' if unknown)."""
+    fields = {}
+    for line in cpuinfo_text.splitlines():
+        if not line.strip():
+            break
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    if not any(fields.get(k) for k in CPU_IDENTITY):
+        return ""
+    return (f"{fields.get('vendor_id', '?')} family {fields.get('cpu family', '?')} model {fields.get('model', '?')}: "
+            f"{fields.get('model name', '?')}")
+
+
 def environment(platform: str) -> dict:
-    """What bitwise results depend on: OpenMM version, platform, the CPU's vector instructions."""
+    """What results depend on: OpenMM, PDBFixer and NumPy versions, platform, CPU model and vector
+    instructions."""
+    from importlib.metadata import version
+
     import openmm
 
     try:
         cpuinfo = Path("/proc/cpuinfo").read_text()
     except OSError:
         cpuinfo = ""
-    return {"openmm": openmm.__version__, "platform": platform, "cpu_flags": cpu_vector_flags(cpuinfo)}
+    return {"openmm": openmm.__version__, "pdbfixer": version("pdbfixer"), "numpy": version("numpy"),
+            "platform": platform, "cpu_flags": cpu_vector_flags(cpuinfo), "cpu_model": cpu_model(cpuinfo)}
+
+
+def across_machines(quantity: str, tolerance: dict) -> dict:
+    """The tolerance of `quantity` against a reference from another environment (never tighter)."""
+    wider = ACROSS_MACHINES.get(quantity.rsplit(" ", 1)[-1])
+    if not wider or tolerance.get("exact"):
+        return tolerance
+    return {key: max(tolerance.get(key, 0.0), wider.get(key, 0.0)) for key in ("abs", "rel")}
 
 
 def bitwise_reproducible(solvent: str, settings: dict) -> bool:
@@ -168,6 +203,10 @@ def compare(reference: dict, measured: list[Measured], here: dict) -> list[Row]:
             rows.append(Row(name, expected, got, tolerance, True, "skipped: reference from another environment"))
         elif got is None:
             rows.append(Row(name, expected, None, tolerance, False, "missing from the results"))
+        elif not same_environment and across_machines(name, tolerance) != tolerance:
+            wider = across_machines(name, tolerance)
+            rows.append(Row(name, expected, got, wider, within(expected, got, wider),
+                            "widened: reference from another environment"))
         else:
             rows.append(Row(name, expected, got, tolerance, within(expected, got, tolerance)))
     for name, m in got_by_name.items():
@@ -214,9 +253,11 @@ def render(rows: list[Row]) -> str:
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(r[:4], widths)) + "  " + r[4] for r in table]
     failed = sum(not r.ok for r in rows)
     skipped = sum(r.note.startswith("skipped") for r in rows)
+    widened = sum(r.note.startswith("widened") for r in rows)
     summary = f"{len(rows) - failed} of {len(rows)} quantities ok" + (f", {failed} FAILED" if failed else "")
-    if skipped:
-        summary += f" ({skipped} exact checks skipped: the reference was written with other OpenMM/platform/CPU)"
+    if skipped or widened:
+        summary += (f" ({skipped} exact checks skipped, {widened} tolerances widened: the reference was written "
+                    f"with other OpenMM/PDBFixer/NumPy/platform/CPU)")
     return "\n".join(lines + ["", summary]) + "\n"
 
 

@@ -68,6 +68,20 @@ def project(tmp_path) -> Path:
     return make_project(tmp_path / "project")
 
 
+REFERENCE_HERE = "config/reference_here.json"
+
+
+@pytest.fixture(scope="session")
+def ci_run_here(tmp_path_factory) -> Path:
+    """The ci campaign, run once per test session on the local profile, with REFERENCE_HERE written from it
+    (`verify --update`). Checks that need this machine's own numbers compare with it: the committed
+    config/ci_reference.json may come from another CPU, where only tolerances hold."""
+    project = make_project(tmp_path_factory.mktemp("ci_run_here") / "project")
+    run_mdflow(project, "--profile", "ci", check=True)
+    run_mdflow(project, "verify", "--profile", "ci", "--update", "--reference", REFERENCE_HERE, check=True)
+    return project
+
+
 @pytest.fixture(scope="session")
 def slurm() -> str:
     """A real Slurm on this host (tests/slurm/start_slurm.sh); skip with its reason when impossible."""

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import REPO, add_profile, emulator_env, make_project, run_mdflow, shim_env
+from conftest import REFERENCE_HERE, add_profile, emulator_env, make_project, run_mdflow, shim_env
 from faults.faultlib import (assert_identical_to_undisturbed, expect, fault_project, slurm_jobs,
                              undisturbed_reference)
 from faults.faultlib import _no_leftovers  # noqa: F401 (autouse fixture: kills leftover controllers and jobs)
@@ -41,10 +41,10 @@ def injected(tmp_path, command: str) -> list[str]:
 
 @pytest.mark.parametrize("scheduler", ["slurm", "pbs", "cobalt"])
 @expect('case 4: 30% of submit/status calls fail, garble or lose the reply -> completes; no job failed, retried or submitted twice; verify identical')
-def test_flaky_submit_and_status_never_fail_a_job(slurm, tmp_path, tmp_path_factory, scheduler):
-    if scheduler == "slurm":  # the whole ci campaign (11 batch jobs), checked against the committed reference
+def test_flaky_submit_and_status_never_fail_a_job(slurm, tmp_path, tmp_path_factory, scheduler, request):
+    if scheduler == "slurm":  # the whole ci campaign (11 batch jobs), checked against an undisturbed local run
         project = make_project(tmp_path / "project")
-        reference = REPO / "config/ci_reference.json"
+        reference = request.getfixturevalue("ci_run_here") / REFERENCE_HERE
     else:  # the emulators are slower per job: the one-system fault campaign
         project = fault_project(tmp_path / "project")
         reference = undisturbed_reference(tmp_path_factory.getbasetemp())

@@ -4,10 +4,11 @@ import pytest
 
 from golden import assert_golden
 from mdflow.errors import MdflowError
-from mdflow.verify import (EXACT, Measured, bitwise_reproducible, compare, cpu_vector_flags, reference_from, render,
-                           within)
+from mdflow.verify import (EXACT, Measured, across_machines, bitwise_reproducible, compare, cpu_model, cpu_vector_flags,
+                           reference_from, render, within)
 
-HERE = {"openmm": "8.6.1", "platform": "CPU", "cpu_flags": ["sse4_1", "avx", "avx2", "fma"]}
+HERE = {"openmm": "8.6.1", "pdbfixer": "1.12.0", "numpy": "2.4.6", "platform": "CPU",
+        "cpu_flags": ["sse4_1", "avx", "avx2", "fma"], "cpu_model": "GenuineIntel family 6 model 143: Intel Xeon"}
 SHA_A, SHA_B = "a" * 64, "b" * 64
 
 
@@ -40,13 +41,30 @@ def test_compare_and_render_golden():
     assert_golden("verify/table_failures.txt", render(rows))
 
 
-def test_exact_checks_are_skipped_in_another_environment_but_tolerances_still_apply():
-    elsewhere = {**HERE, "cpu_flags": ["sse4_1", "avx", "avx2", "fma", "avx512f"]}
-    measured = [Measured("ala/rep0 frames", 20, EXACT), Measured("ala/rep0 potential_kj_mol.mean", -100.1, {}),
+def test_in_another_environment_exact_checks_are_skipped_and_energy_tolerances_widened():
+    elsewhere = {**HERE, "cpu_model": "AuthenticAMD family 26 model 2: AMD EPYC"}  # same flags, other CPU
+    measured = [Measured("ala/rep0 frames", 20, EXACT), Measured("ala/rep0 potential_kj_mol.mean", -101.5, {}),
                 Measured("ala/rep0/seg000.dcd sha256", SHA_B, EXACT), Measured("ala/rep0 rmsd_nm.mean", 0.2, {})]
     rows = compare(reference(elsewhere), measured, HERE)
-    assert [(r.ok, r.note[:7]) for r in rows] == [(True, ""), (True, ""), (True, "skipped"), (False, "")]
+    assert [(r.ok, r.note[:7]) for r in rows] == [(True, ""), (True, "widened"), (True, "skipped"), (False, "")]
+    assert rows[1].tolerance == {"abs": 1.0, "rel": 0.02}  # -101.5 is 1.5 % off -100
+    assert not compare(reference(elsewhere), [Measured("ala/rep0 potential_kj_mol.mean", -103.0, {})], HERE)[1].ok
     assert_golden("verify/table_other_environment.txt", render(rows))
+    assert not compare(reference(), measured, HERE)[1].ok  # same environment: the reference's own 0.5
+
+
+def test_widening_never_tightens_and_leaves_exact_and_structural_checks_alone():
+    assert across_machines("x/setup potential_after_kj_mol", {"abs": 0.01, "rel": 1e-4}) == {"abs": 1.0, "rel": 0.02}
+    assert across_machines("x/rep0 potential_kj_mol.mean", {"abs": 5.0, "rel": 0.1}) == {"abs": 5.0, "rel": 0.1}
+    assert across_machines("x/rep0 temperature_k.mean", {"abs": 5.0, "rel": 0.0}) == {"abs": 5.0, "rel": 0.0}
+    assert across_machines("x/rep0 frames", EXACT) == EXACT
+
+
+def test_cpu_model_from_cpuinfo():
+    cpuinfo = ("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\nmodel name\t: AMD EPYC\n"
+               "flags\t\t: fpu avx\n\nprocessor\t: 1\nvendor_id\t: GenuineIntel\n")
+    assert cpu_model(cpuinfo) == "AuthenticAMD family 26 model 2: AMD EPYC"
+    assert cpu_model("") == "" and cpu_model("processor\t: 0\nflags\t: avx\n") == ""
 
 
 def test_reference_is_refused_from_an_unfinished_run():
