@@ -376,6 +376,7 @@ class Executor(RemoteExecutor):
 
     def submit(self, script: Path, request) -> str:
         delay = 2.0
+        logged_before = set(self.logged_ids(request))
         for attempt in range(1, SUBMIT_TRIES + 1):
             answer = run_command(self.adapter.submit_argv(str(script)))
             text = (answer.stderr + answer.stdout).strip()
@@ -389,7 +390,7 @@ class Executor(RemoteExecutor):
             if kind == FATAL:
                 raise WorkflowError(f"{self.adapter.NAME} rejected job {request.name}: "
                                     f"{text.splitlines()[-1] if text else answer.returncode}")
-            existing = self.find_by_name(request.name)
+            existing = self.find_submitted(request, logged_before)
             if existing:
                 return existing
             if kind == LIMIT:
@@ -399,23 +400,30 @@ class Executor(RemoteExecutor):
             delay = min(delay * 2, 60.0)
         raise WorkflowError(f"submitting {request.name} failed {SUBMIT_TRIES} times; last answer: {text}")
 
-    def find_by_name(self, name: str) -> str | None:
-        """A submission that timed out may still have created the job: look for it before resubmitting.
-        Only a real answer counts: a failed or garbled lookup (whose words are no job ids) is asked
-        again, since taking it for "not there" would submit the job twice, and taking garbage for an
-        id would wait on a job that does not exist."""
-        if not hasattr(self.adapter, "find_by_name_argv"):
-            return None
+    def logged_ids(self, request: JobRequest) -> list[str]:
+        """Ids of the jobs qsub logged under this request's log path (Cobalt's cobaltlog; the other
+        schedulers log nothing at submission)."""
+        if hasattr(self.adapter, "submitted_ids_in_log"):
+            return self.adapter.submitted_ids_in_log(request.log_path)
+        return []
+
+    def find_submitted(self, request: JobRequest, logged_before: set) -> str | None:
+        """A submission that timed out may still have created the job: look for it before resubmitting,
+        among this project's jobs of that name (the adapter tells them by their work directory).
+        Only a real answer counts: a failed or garbled lookup is asked again, since taking it for
+        "not there" would submit the job twice, and taking garbage for an id would wait on a job
+        that does not exist."""
+        name = request.name
         known = {e.external_id for e in self.ledger.all(self.site["name"]) if e.name == name}  # earlier attempts
+        logged = [i for i in self.logged_ids(request) if i not in logged_before | known]
+        if logged:  # Cobalt's qsub logged it; qstat may have forgotten it already (done)
+            return logged[-1]
         delay = 1.0
         for _ in range(FIND_TRIES):
             answer = run_command(self.adapter.find_by_name_argv(name, os.environ.get("USER", "root")))
             if answer.returncode == 0:
                 try:
-                    if hasattr(self.adapter, "parse_find_by_name"):
-                        ids = self.adapter.parse_find_by_name(answer.stdout, os.getcwd())
-                    else:
-                        ids = [self.adapter.parse_submit(word) for word in answer.stdout.split()]
+                    ids = self.adapter.parse_find_by_name(answer.stdout, str(self.project))
                     ids = [i for i in ids if i not in known]
                     return ids[-1] if ids else None
                 except ValueError:

@@ -280,9 +280,32 @@ def count_user_jobs(returncode: int, stdout: str, stderr: str) -> int:
     return len(stdout.split())
 
 
+# The header and USER's rows for jobs named NAME, whole (OutputDir, the directory qsub ran the job
+# in, may hold blanks): parse_find_by_name keeps those of this project.
+_ROWS_NAMED = ('out=$(qstat -u "$1" --header JobID:JobName:OutputDir) || exit $?; '
+               'printf "%s\\n" "$out" | awk -v want="$2" \'NR <= 2 || $2 == want\'')
+
+
 def find_by_name_argv(name: str, user: str) -> list[str]:
-    """Ids of USER's jobs named NAME (qsub --jobname), one per line."""
-    return ["sh", "-c", _IDS_WHERE, "qstat-ids", user, "JobID:JobName:State", name]
+    """USER's queued and running jobs named NAME (qsub --jobname); a job that is done has left
+    qstat: `submitted_ids_in_log` finds that one."""
+    return ["sh", "-c", _ROWS_NAMED, "qstat-named", user, name]
+
+
+def parse_find_by_name(stdout: str, workdir: str) -> list[str]:
+    """Ids (oldest first) of the `find_by_name_argv` jobs that run in `workdir`; garbage raises ValueError."""
+    rows = parse_qstat(stdout)
+    return sorted((job_id for job_id, row in rows.items() if row.get("OutputDir") == workdir), key=int)
+
+
+def submitted_ids_in_log(log_path: str) -> list[str]:
+    """Job ids in the cobaltlog of LOG_PATH ('Jobid: N', written by qsub when it submits), oldest
+    first; [] when there is none. The log lies in this project, so its jobs are this project's."""
+    try:
+        text = Path(cobaltlog_path(log_path)).read_text(errors="replace")
+    except OSError:
+        return []
+    return re.findall(r"^Jobid: (\d+)$", text, flags=re.MULTILINE)
 
 
 def log_files(log_path: str) -> list[str]:

@@ -409,9 +409,34 @@ def parse_count(stdout: str, states: str = "QHWTRESBU") -> int:
     return count
 
 
+# qselect finds the user's jobs of that name, finished ones included (-x: a short job may be done
+# by the time a lost submission is looked up; servers without job history list only unfinished
+# ones), then qstat shows them in full: PBS_O_WORKDIR tells this project's job from another copy
+# of the campaign (same job names) that the user runs elsewhere.
+_FIND_BY_NAME = 'ids=$(qselect -x -u "$1" -N "$2") || exit $?; [ -z "$ids" ] || exec qstat -x -f -F json $ids'
+
+
 def find_by_name_argv(name: str, user: str) -> list[str]:
-    """Ids of the user's unfinished jobs with this name, one a line."""
-    return ["qselect", "-u", user, "-N", job_name(name)]
+    return ["sh", "-c", _FIND_BY_NAME, "qselect-full", user, job_name(name)]
+
+
+def submitted_from(job: dict) -> str | None:
+    """PBS_O_WORKDIR (where qsub ran) of a job in qstat's JSON, whose Variable_List is an object."""
+    variables = job.get("Variable_List")
+    return variables.get("PBS_O_WORKDIR") if isinstance(variables, dict) else None
+
+
+def parse_find_by_name(stdout: str, workdir: str) -> list[str]:
+    """Ids (oldest first) of the `find_by_name_argv` jobs submitted from `workdir`; garbage raises ValueError."""
+    if not stdout.strip():
+        return []  # qselect found none
+    jobs = parse_qstat_json(stdout).get("Jobs") or {}
+    if not isinstance(jobs, dict):
+        raise ValueError("qstat JSON 'Jobs' is not an object")
+    ids = [job_id for job_id, job in jobs.items() if isinstance(job, dict) and submitted_from(job) == workdir]
+    if not all(re.fullmatch(r"\d+(\[\d*\])?(\.\S+)?", job_id) for job_id in ids):
+        raise ValueError(f"garbled job ids {ids!r}")
+    return sorted(ids, key=lambda job_id: int(re.match(r"\d+", job_id).group()))
 
 
 def count_user_jobs(returncode: int, stdout: str, stderr: str) -> int:

@@ -201,12 +201,18 @@ def test_scheduler_commands_get_hostile_values_as_single_arguments(value, record
             expected.append(argv)
     calls = recorder()
     assert no_marker(tmp_path)
-    # every direct call arrived exactly as built; Cobalt's `sh -c` filter passed the values through to qstat intact
+    # every direct call arrived exactly as built; the `sh -c` wrappers (Cobalt's qstat filters, PBS's
+    # qselect-then-qstat lookup) passed the values through intact
     direct = [argv for argv in expected if argv[0] != "sh"]
-    assert [c[1:] for c in calls if Path(c[0]).name != "qstat" or "--header" not in c or "-u" not in c] \
-        == [a[1:] for a in direct if not (a[0] == "qstat" and "-u" in a and "--header" in a)]
+
+    def wrapped(call):
+        command = Path(call[0]).name
+        return command == "qselect" or (command == "qstat" and ("--header" in call or "-F" in call))
+    assert [c[1:] for c in calls if not wrapped(c)] == [a[1:] for a in direct]
     filtered = [c for c in calls if Path(c[0]).name == "qstat" and "-u" in c and "--header" in c]
     assert len(filtered) == 2 and all(c[c.index("-u") + 1] == value for c in filtered)
+    [selected] = [c for c in calls if Path(c[0]).name == "qselect"]
+    assert selected[selected.index("-u") + 1] == value and selected[selected.index("-N") + 1] == pbs.job_name(value)
 
 
 # ----------------------------------------------------------------------------- Snakemake's command line

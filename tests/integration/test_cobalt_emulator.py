@@ -58,10 +58,11 @@ class Cobalt:
     def run(self, argv) -> subprocess.CompletedProcess:
         return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=self.env, cwd=self.workdir)
 
-    def script(self, name: str, body: str, queue=None, walltime_min=10) -> tuple[Path, JobRequest]:
+    def script(self, name: str, body: str, queue=None, walltime_min=10, workdir=None) -> tuple[Path, JobRequest]:
+        workdir = workdir or self.workdir
         request = JobRequest(name=name, queue=queue, walltime_min=walltime_min, account="MDproj",
-                             log_path=str(self.workdir / "logs" / f"{name}.log"), workdir=str(self.workdir))
-        path = self.workdir / f"{name}.sh"
+                             log_path=str(workdir / "logs" / f"{name}.log"), workdir=str(workdir))
+        path = workdir / f"{name}.sh"
         path.write_text("#!/bin/bash\n" + "".join(f"#COBALT {d}\n" for d in cobalt.directives(request)) + body)
         path.chmod(0o755)
         return path, request
@@ -123,6 +124,27 @@ def test_exit_codes_come_from_the_cobaltlog(site):
     assert "JobState=FAILED" in known.stdout and "ExitCode=3:0" in known.stdout
 
 
+def test_lookup_by_name_finds_this_projects_job_not_a_twins_and_a_done_one_by_its_cobaltlog(site):
+    """What the executor asks when a qsub reply was lost: the user's other copy of the campaign
+    (same job names, another directory) is not taken for ours; a job that is already done has
+    left qstat, and its cobaltlog names it."""
+    twin = site.root / "twin"
+    (twin / "logs").mkdir(parents=True)
+    theirs = site.submit("md_sys1.seg0", "sleep 60\n", workdir=twin)
+    ours = site.submit("md_sys1.seg0", "sleep 60\n")
+    named = site.run(cobalt.find_by_name_argv("md_sys1.seg0", _user(site)))
+    assert named.returncode == 0, named.stderr
+    assert cobalt.parse_find_by_name(named.stdout, str(site.workdir)) == [ours]
+    assert cobalt.parse_find_by_name(named.stdout, str(twin)) == [theirs]
+
+    done = site.submit("md_quick", "true\n")
+    assert site.wait([done])[done].state == SUCCESS
+    gone = site.run(cobalt.find_by_name_argv("md_quick", _user(site)))
+    assert cobalt.parse_find_by_name(gone.stdout, str(site.workdir)) == []
+    assert cobalt.submitted_ids_in_log(site.jobs[done]["log_path"]) == [done]
+    assert cobalt.submitted_ids_in_log(str(twin / "logs" / "md_quick.log")) == []
+
+
 def test_qstat_shapes_while_running_and_qdel(site):
     sleeper = site.submit("md_sleep", "sleep 60\n")
     held_path, _ = site.script("md_held", "true\n")
@@ -141,7 +163,8 @@ def test_qstat_shapes_while_running_and_qdel(site):
     assert default[2].split()[2:5] == ["00:10:00", "1", "running"]
     long = cobalt.parse_qstat(site.run(["qstat", "-f", "-l", sleeper]).stdout)
     assert long[sleeper]["Queue"] == "default" and long[sleeper]["JobName"] == "md_sleep"
-    assert site.run(cobalt.find_by_name_argv("md_sleep", _user(site))).stdout.split() == [sleeper]
+    named = site.run(cobalt.find_by_name_argv("md_sleep", _user(site)))
+    assert cobalt.parse_find_by_name(named.stdout, str(site.workdir)) == [sleeper]
     assert cobalt.count_user_jobs(*_triple(site.run(cobalt.count_user_jobs_argv(_user(site), None)))) == 2
 
     deleted = site.run(cobalt.cancel_argv([sleeper, held]))

@@ -63,11 +63,11 @@ class Pbs:
         self.submitted: list[str] = []
         self.calls: list[list[str]] = []
 
-    def qsub(self, script_text: str, *options: str) -> subprocess.CompletedProcess:
+    def qsub(self, script_text: str, *options: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
         script = self.work / f"job{len(self.submitted)}.sh"
         script.write_text(script_text)
         answer = subprocess.run(["qsub", *options, str(script)], capture_output=True, text=True,
-                                cwd=self.work, timeout=60)
+                                cwd=cwd or self.work, timeout=60)
         if answer.returncode == 0:
             self.submitted.append(pbs.parse_submit(answer.stdout))
         return answer
@@ -141,6 +141,28 @@ def test_qdel_of_a_running_job_is_failed_271(emulator):
     assert "SIGTERM" in status.reason
     again = run(pbs.cancel_argv([job]))                          # qdel of a finished job: exit 35
     assert again.returncode == 35 and "Job has finished" in again.stderr
+
+
+def test_lookup_by_name_finds_this_projects_jobs_finished_or_not_and_not_a_twins(emulator, tmp_path):
+    """What the executor asks when a qsub reply was lost: the user's other copy of the campaign
+    (same job names, submitted from another directory) is not taken for ours; a job of ours that is
+    already done is still found (qselect -x)."""
+    twin = tmp_path / "twin"
+    twin.mkdir()
+    named = ("-N", "md.sys1", "-l", "walltime=00:05:00")
+    assert emulator.qsub(script("sleep 60\n"), *named, cwd=twin).returncode == 0
+    assert emulator.qsub(script("exit 0\n"), *named).returncode == 0
+    assert emulator.qsub(script("sleep 60\n"), *named).returncode == 0
+    theirs, done, running = emulator.submitted
+    assert emulator.wait([done], (SUCCESS,))[done].exit_code == 0
+
+    user = os.environ.get("USER") or __import__("pwd").getpwuid(os.getuid()).pw_name
+    answer = run(pbs.find_by_name_argv("md.sys1", user))
+    assert answer.returncode == 0, answer.stderr
+    assert pbs.parse_find_by_name(answer.stdout, str(emulator.work.resolve())) == [done, running]
+    assert pbs.parse_find_by_name(answer.stdout, str(twin.resolve())) == [theirs]
+    nothing = run(pbs.find_by_name_argv("md.sys2", user))
+    assert (nothing.returncode, pbs.parse_find_by_name(nothing.stdout, str(emulator.work))) == (0, [])
 
 
 def test_walltime_over_the_queue_maximum_is_fatal(emulator):

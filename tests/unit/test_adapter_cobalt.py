@@ -29,7 +29,7 @@ def answer(returncode=0, stdout="", stderr=""):
 def test_same_module_api_as_slurm():
     assert cobalt.NAME == "cobalt" and cobalt.TEMPLATE == "cobalt.sh.j2"
     for name in ("directives", "submit_argv", "parse_submit", "classify_submit_error", "poll", "cancel_argv",
-                 "count_user_jobs_argv", "find_by_name_argv"):
+                 "count_user_jobs_argv", "find_by_name_argv", "parse_find_by_name"):
         assert callable(getattr(cobalt, name)) and callable(getattr(slurm, name))
 
 
@@ -165,14 +165,29 @@ def run_with_fake_qstat(tmp_path, argv, golden=None, fail=False):
     return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=30)
 
 
-def test_find_by_name_lists_ids_only(tmp_path):
-    # the executor takes stdout.split()[-1] as the id, as with squeue --noheader --format=%i
-    result = run_with_fake_qstat(tmp_path, cobalt.find_by_name_argv("md_sys2.seg0", "mdflow"), "qstat_job_names.txt")
-    assert (result.returncode, result.stdout) == (0, "603442\n")
-    assert (tmp_path / "args").read_text().split() == ["-u", "mdflow", "--header", "JobID:JobName:State"]
-    assert run_with_fake_qstat(tmp_path, cobalt.find_by_name_argv("nope", "mdflow"), "qstat_job_names.txt").stdout == ""
+def test_find_by_name_keeps_this_projects_jobs_of_that_name(tmp_path):
+    run_dir = "/lus/theta-fs0/projects/MDproj/run"
+    result = run_with_fake_qstat(tmp_path, cobalt.find_by_name_argv("md_sys2.seg0", "mdflow"), "qstat_job_dirs.txt")
+    assert (tmp_path / "args").read_text().split() == ["-u", "mdflow", "--header", "JobID:JobName:OutputDir"]
+    assert result.returncode == 0
+    assert cobalt.parse_find_by_name(result.stdout, run_dir) == ["603445", "603447"]
+    assert cobalt.parse_find_by_name(result.stdout, run_dir + " copy") == ["603442"]  # a blank in the path
+    nothing = run_with_fake_qstat(tmp_path, cobalt.find_by_name_argv("nope", "mdflow"), "qstat_job_dirs.txt")
+    assert cobalt.parse_find_by_name(nothing.stdout, run_dir) == []
+    assert cobalt.parse_find_by_name("", run_dir) == []
     failed = run_with_fake_qstat(tmp_path, cobalt.find_by_name_argv("md_sys2.seg0", "mdflow"), fail=True)
     assert failed.returncode == 1 and failed.stdout == "" and "Failed to connect" in failed.stderr
+    with pytest.raises(ValueError):
+        cobalt.parse_find_by_name("<html>502 Bad Gateway</html>\n", run_dir)
+
+
+def test_submitted_ids_in_log(tmp_path):
+    log = tmp_path / "logs" / "md_sys1.seg0.log"
+    assert cobalt.submitted_ids_in_log(str(log)) == []  # nothing submitted under this prefix
+    log.parent.mkdir()
+    (tmp_path / "logs" / "md_sys1.seg0.cobaltlog").write_text(shape("cobaltlog_exit0.txt"))
+    first = cobalt.submitted_ids_in_log(str(log))
+    assert first == ["603441"]
 
 
 def test_count_user_jobs(tmp_path):

@@ -348,5 +348,20 @@ def test_count_user_jobs():
     assert pbs.parse_count("") == 0
 
 
-def test_find_by_name_argv():
-    assert pbs.find_by_name_argv("setup_sys1", "jdoe") == ["qselect", "-u", "jdoe", "-N", "setup_sys1"]
+def test_find_by_name_sees_finished_jobs_and_keeps_only_this_projects():
+    argv = pbs.find_by_name_argv("setup.sys1", "jdoe")
+    assert argv[:2] == ["sh", "-c"] and argv[3:] == ["qselect-full", "jdoe", "setup.sys1"]
+    assert "qselect -x" in argv[2] and "qstat -x -f -F json" in argv[2]
+
+    def job(workdir):
+        return {"Job_Name": "setup.sys1", "job_state": "F",
+                "Variable_List": {"PBS_O_HOME": "/home/jdoe", "PBS_O_WORKDIR": workdir}}
+    answer = json.dumps({"timestamp": 1, "pbs_version": "2022.1.1", "pbs_server": "pbs01", "Jobs": {
+        "1002.pbs01": job("/home/jdoe/campaign"), "988.pbs01": job("/home/jdoe/other"),
+        "1003.pbs01": job("/home/jdoe/campaign"), "997.pbs01": job("/home/jdoe/campaign")}})
+    assert pbs.parse_find_by_name(answer, "/home/jdoe/campaign") == ["997.pbs01", "1002.pbs01", "1003.pbs01"]
+    assert pbs.parse_find_by_name("", "/home/jdoe/campaign") == []  # qselect found none
+    for garbage in ("\x00garbage \ufffd|||", '{"Jobs": ["1.pbs01"]}', json.dumps(
+            {"Jobs": {"x; rm -rf ~": job("/home/jdoe/campaign")}})):
+        with pytest.raises(ValueError):
+            pbs.parse_find_by_name(garbage, "/home/jdoe/campaign")
