@@ -17,6 +17,9 @@ ONE_SYSTEM = ("name\tstructure\tforcefield\tsolvent\ttemperature_k\treplicas\tle
               "ala\tresources/alanine-dipeptide.pdb\tamber99sbildn\timplicit\t300\t1\t0.4\t0.2\t3\n")
 LONG_VILLIN = ("name\tstructure\tforcefield\tsolvent\ttemperature_k\treplicas\tlength_ps\tsegment_ps\tseed\n"
                "villin\tresources/villin.pdb\tamber99sbildn\timplicit\t300\t1\t4.0\t4.0\t5\n")
+# A segment that outlasts the time from SIGINT to scancel on any machine (4 ps took ~10 s and, on a
+# faster CPU, finished first); it is cancelled long before its end.
+ENDLESS_VILLIN = LONG_VILLIN.replace("\t4.0\t4.0\t", "\t100.0\t100.0\t")
 
 
 def slurm_project(tmp_path, sheet=ONE_SYSTEM, options=FAST, site="extends: slurm\nqueue: debug\n") -> Path:
@@ -150,7 +153,7 @@ def test_job_no_longer_needed_is_named_with_the_command_to_cancel_it(slurm, tmp_
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_cancels_this_runs_jobs(slurm, tmp_path, sig):
-    project = slurm_project(tmp_path, sheet=LONG_VILLIN)
+    project = slurm_project(tmp_path, sheet=ENDLESS_VILLIN)
     controller = start_controller(project)
     wait_for(lambda: running(project, "simulate.villin.0.000"), what="a running segment")
     os.kill(controller.pid, sig)
