@@ -5,6 +5,7 @@ input before Snakemake starts, and the Snakefile can build the same objects agai
 """
 
 import csv
+import hashlib
 import math
 import os
 from dataclasses import dataclass
@@ -14,11 +15,13 @@ import jsonschema
 import yaml
 
 from mdflow.errors import MdflowError
+from mdflow.io_atomic import atomic_write_bytes
 from mdflow.md.forcefields import supports
 from mdflow.paths import SCHEMA_DIR
 from mdflow.pdbcheck import check_pdb
 
 DEFAULT_CONFIG = Path("config/config.yaml")
+SHEET_COPIES = Path(".mdflow/sheets")
 
 
 @dataclass(frozen=True)
@@ -307,3 +310,14 @@ def load_campaign(project: Path, configfiles: list, overrides: dict) -> Campaign
         config = merge(config, overrides)
         names.append("--config")
     return build_campaign(config, project, where=" + ".join(names))
+
+
+def freeze_sheet(project: Path, sheet: str) -> str:
+    """A copy of the systems sheet under .mdflow/sheets/, named by its content, for a run to hand its
+    batch jobs: a job that starts after the user edited the sheet (say, dropped a system whose jobs
+    were already queued) still sees the campaign its controller planned."""
+    data = (project / sheet).read_bytes()
+    copy = SHEET_COPIES / f"{hashlib.sha256(data).hexdigest()[:16]}.tsv"
+    if not (project / copy).exists():
+        atomic_write_bytes(project / copy, data)
+    return copy.as_posix()

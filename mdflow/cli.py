@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mdflow.campaign import load_campaign
+from mdflow.campaign import freeze_sheet, load_campaign
 from mdflow.controller_lock import controller_lock
 from mdflow.errors import MdflowError
 from mdflow.executors.site import SITE_ENV, current_site
@@ -95,6 +95,8 @@ def prepare_snakemake(argv: list):
         f"site_name={profile.name}",
         f"site_workdir={workdir}",
     ]
+    if not is_read_only(args):
+        args.config.append(f"systems={freeze_sheet(project, campaign.settings['systems'])}")
     args.mdflow_scripts_dir = scripts_dir
     return parser, args, profile, campaign
 

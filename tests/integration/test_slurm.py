@@ -151,6 +151,33 @@ def test_job_no_longer_needed_is_named_with_the_command_to_cancel_it(slurm, tmp_
         subprocess.run(["scancel", job["JobId"]])
 
 
+def test_jobs_queued_before_the_sheet_was_edited_run_the_campaign_their_run_planned(slurm, tmp_path):
+    """villin's jobs wait in the queue (a blocker holds the node) while the user drops villin from
+    the sheet: they still run, because their Snakemake reads the run's copy of the sheet (without
+    it, each died in Snakemake's rule matching with a traceback), and the run completes."""
+    villin = ONE_SYSTEM.splitlines()[1].replace("ala\tresources/alanine-dipeptide.pdb", "villin\tresources/villin.pdb")
+    project = slurm_project(tmp_path, sheet=f"{ONE_SYSTEM}{villin}\n")
+    blocker = subprocess.run(["sbatch", "--parsable", "--partition=debug", "--exclusive", "--job-name=blocker",
+                              "--output=/dev/null", "--wrap=sleep 300"], cwd=tmp_path, capture_output=True,
+                             text=True, check=True).stdout.strip().split(";")[0]
+    try:
+        controller = start_controller(project)
+        wait_for(lambda: [j for j in slurm_jobs(project) if j.get("JobName") == "setup.villin"
+                          and j.get("JobState") == "PENDING"], what="villin's setup waiting behind the blocker")
+        (project / "config/ci_systems.tsv").write_text(ONE_SYSTEM)
+    finally:
+        subprocess.run(["scancel", blocker])
+    output, _ = controller.communicate(timeout=600)
+    assert controller.returncode == 0, output
+    assert "Traceback" not in output and "Error in rule" not in output
+    assert (project / "results/villin/rep0/seg001.csv").exists() and (project / "results/ala/rep0/seg001.csv").exists()
+    entries = Ledger(project / ".mdflow/ledger.sqlite").all()
+    assert all(e.state == "success" and e.attempt == 1 for e in entries) and len(entries) == 2 * 3
+    script = (project / ".mdflow/jobs/simulate.villin.0.001.a1.sh").read_text()
+    copy = next((project / ".mdflow/sheets").glob("*.tsv"))
+    assert f"systems={copy.relative_to(project).as_posix()}" in script and "villin" in copy.read_text()
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_cancels_this_runs_jobs(slurm, tmp_path, sig):
     project = slurm_project(tmp_path, sheet=ENDLESS_VILLIN)
