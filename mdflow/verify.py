@@ -63,23 +63,25 @@ class Row:
     note: str = ""
 
 
-def cpu_vector_flags(cpuinfo_text: str) -> list[str]:
-    flags = set()
-    for line in cpuinfo_text.splitlines():
-        if line.startswith("flags"):
-            flags.update(line.split(":", 1)[1].split())
-            break
-    return [f for f in CPU_FLAGS_THAT_CHANGE_RESULTS if f in flags]
-
-
-def cpu_model(cpuinfo_text: str) -> str:
-    """'AuthenticAMD family 26 model 2: AMD EPYC' from the first processor's block ('' if unknown)."""
+def first_processor(cpuinfo_text: str) -> dict:
+    """/proc/cpuinfo's first block as {key: value} (a repeated key keeps its first value)."""
     fields = {}
     for line in cpuinfo_text.splitlines():
         if not line.strip():
             break
         key, _, value = line.partition(":")
         fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
+def cpu_vector_flags(cpuinfo_text: str) -> list[str]:
+    flags = set(first_processor(cpuinfo_text).get("flags", "").split())
+    return [f for f in CPU_FLAGS_THAT_CHANGE_RESULTS if f in flags]
+
+
+def cpu_model(cpuinfo_text: str) -> str:
+    """'AuthenticAMD family 26 model 2: AMD EPYC' from the first processor's block ('' if unknown)."""
+    fields = first_processor(cpuinfo_text)
     if not any(fields.get(k) for k in CPU_IDENTITY):
         return ""
     return (f"{fields.get('vendor_id', '?')} family {fields.get('cpu family', '?')} model {fields.get('model', '?')}: "
@@ -203,12 +205,10 @@ def compare(reference: dict, measured: list[Measured], here: dict) -> list[Row]:
             rows.append(Row(name, expected, got, tolerance, True, "skipped: reference from another environment"))
         elif got is None:
             rows.append(Row(name, expected, None, tolerance, False, "missing from the results"))
-        elif not same_environment and across_machines(name, tolerance) != tolerance:
-            wider = across_machines(name, tolerance)
-            rows.append(Row(name, expected, got, wider, within(expected, got, wider),
-                            "widened: reference from another environment"))
         else:
-            rows.append(Row(name, expected, got, tolerance, within(expected, got, tolerance)))
+            applied = tolerance if same_environment else across_machines(name, tolerance)
+            note = "widened: reference from another environment" if applied != tolerance else ""
+            rows.append(Row(name, expected, got, applied, within(expected, got, applied), note))
     for name, m in got_by_name.items():
         if name not in expected_by_name:
             rows.append(Row(name, None, m.value, m.tolerance, False, "not in the reference; verify --update adds it"))

@@ -77,9 +77,15 @@ def ci_run_here(tmp_path_factory) -> Path:
     (`verify --update`). Checks that need this machine's own numbers compare with it: the committed
     config/ci_reference.json may come from another CPU, where only tolerances hold."""
     project = make_project(tmp_path_factory.mktemp("ci_run_here") / "project")
+    run_ci_and_write_reference(project)
+    return project
+
+
+def run_ci_and_write_reference(project: Path) -> Path:
+    """Run the project's campaign on the ci profile, then write REFERENCE_HERE from it; its path."""
     run_mdflow(project, "--profile", "ci", check=True)
     run_mdflow(project, "verify", "--profile", "ci", "--update", "--reference", REFERENCE_HERE, check=True)
-    return project
+    return project / REFERENCE_HERE
 
 
 @pytest.fixture(scope="session")

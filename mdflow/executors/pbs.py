@@ -434,7 +434,7 @@ def parse_find_by_name(stdout: str, workdir: str) -> list[str]:
     if not isinstance(jobs, dict):
         raise ValueError("qstat JSON 'Jobs' is not an object")
     ids = [job_id for job_id, job in jobs.items() if isinstance(job, dict) and submitted_from(job) == workdir]
-    if not all(re.fullmatch(r"\d+(\[\d*\])?(\.\S+)?", job_id) for job_id in ids):
+    if not all(JOB_ID_RE.fullmatch(job_id) for job_id in ids):
         raise ValueError(f"garbled job ids {ids!r}")
     return sorted(ids, key=lambda job_id: int(re.match(r"\d+", job_id).group()))
 

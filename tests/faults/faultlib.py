@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MDFLOW, REPO, make_project, run_mdflow, slurm_jobs  # noqa: F401 (re-exported to the fault tests)
+from conftest import MDFLOW, REPO, make_project, run_ci_and_write_reference, run_mdflow, slurm_jobs  # noqa: F401 (re-exported to the fault tests)
 
 HOLD_DIR = Path(__file__).resolve().parent / "hold"
 # villin (implicit, bitwise reproducible): 2 segments of 200 steps (≈ 2–8 s each here), a checkpoint
@@ -43,14 +43,12 @@ def fault_project(path: Path, sheet: str = SHEET) -> Path:
 
 
 def undisturbed_reference(base: Path) -> Path:
-    """config/ci_reference.json written by `verify --update` from an undisturbed local run of SHEET
+    """A reference written by `verify --update` from an undisturbed local run of SHEET
     (made once per test session, kept under pytest's base temp dir)."""
     reference = base / "undisturbed" / "reference.json"
     if not reference.exists():
         project = fault_project(base / "undisturbed" / "project")
-        run_mdflow(project, "--profile", "ci", check=True)
-        run_mdflow(project, "verify", "--profile", "ci", "--update", check=True)
-        shutil.copyfile(project / "config/ci_reference.json", reference)
+        shutil.copyfile(run_ci_and_write_reference(project), reference)
     return reference
 
 

@@ -19,11 +19,6 @@ from mdflow.verify import environment
 pytestmark = pytest.mark.campaign
 
 
-@pytest.fixture(scope="module")
-def finished(ci_run_here):
-    return ci_run_here
-
-
 def committed_reference() -> dict:
     return json.loads((REPO / "config/ci_reference.json").read_text())
 
@@ -32,14 +27,14 @@ def written_here() -> bool:
     return committed_reference()["environment"] == environment("CPU")
 
 
-def perturbed_copy(finished, tmp_path):
+def perturbed_copy(source, tmp_path):
     copy = tmp_path / "copy"
-    shutil.copytree(finished, copy, symlinks=True)
+    shutil.copytree(source, copy, symlinks=True)
     return copy
 
 
-def test_fresh_ci_run_matches_the_committed_reference(finished):
-    result = run_mdflow(finished, "verify", "--profile", "ci")
+def test_fresh_ci_run_matches_the_committed_reference(ci_run_here):
+    result = run_mdflow(ci_run_here, "verify", "--profile", "ci")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["quantity", "expected", "got", "tolerance", "ok"]
@@ -53,8 +48,8 @@ def test_fresh_ci_run_matches_the_committed_reference(finished):
         assert "tolerances widened" in lines[-1]
 
 
-def test_altered_implicit_trajectory_fails_its_checksum(finished, tmp_path):
-    project = perturbed_copy(finished, tmp_path)
+def test_altered_implicit_trajectory_fails_its_checksum(ci_run_here, tmp_path):
+    project = perturbed_copy(ci_run_here, tmp_path)
     dcd = project / "results/villin/rep0/seg001.dcd"
     data = bytearray(dcd.read_bytes())
     data[-5] ^= 0x01  # one bit of the last coordinate
@@ -66,8 +61,8 @@ def test_altered_implicit_trajectory_fails_its_checksum(finished, tmp_path):
     assert result.stdout.splitlines()[-1].endswith("1 FAILED")
 
 
-def test_explicit_energy_outside_tolerance_fails(finished, tmp_path):
-    project = perturbed_copy(finished, tmp_path)
+def test_explicit_energy_outside_tolerance_fails(ci_run_here, tmp_path):
+    project = perturbed_copy(ci_run_here, tmp_path)
     table = project / "results/ala-water/rep0/seg000.csv"
     header, first, *rest = table.read_text().splitlines(keepends=True)
     cells = first.split(",")
@@ -79,8 +74,8 @@ def test_explicit_energy_outside_tolerance_fails(finished, tmp_path):
     assert failed == [["ala-water/rep0", "potential_kj_mol.mean"]]
 
 
-def test_missing_result_and_missing_reference_are_clear(finished, tmp_path):
-    project = perturbed_copy(finished, tmp_path)
+def test_missing_result_and_missing_reference_are_clear(ci_run_here, tmp_path):
+    project = perturbed_copy(ci_run_here, tmp_path)
     (project / "results/ala-implicit/rep1/seg001.csv").unlink()
     result = run_mdflow(project, "verify", "--profile", "ci")
     assert result.returncode == 1 and "missing from the results" in result.stdout
@@ -92,8 +87,8 @@ def test_missing_result_and_missing_reference_are_clear(finished, tmp_path):
         "mdflow: error: config/nothing.json: reference not found; write one deliberately with `mdflow verify --update`"]
 
 
-def test_update_rewrites_the_reference_deliberately(finished, tmp_path):
-    project = perturbed_copy(finished, tmp_path)
+def test_update_rewrites_the_reference_deliberately(ci_run_here, tmp_path):
+    project = perturbed_copy(ci_run_here, tmp_path)
     result = run_mdflow(project, "verify", "--profile", "ci", "--update", "--reference", "config/new.json", check=True)
     assert "wrote config/new.json" in result.stdout
     new = json.loads((project / "config/new.json").read_text())
@@ -108,8 +103,8 @@ def sha256(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_provenance_beside_every_result(finished):
-    results = finished / "results"
+def test_provenance_beside_every_result(ci_run_here):
+    results = ci_run_here / "results"
     git_head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     records = {p.relative_to(results).as_posix(): json.loads(p.read_text()) for p in results.rglob("*provenance.json")}
     expected = {"report.provenance.json"} | {
@@ -125,10 +120,10 @@ def test_provenance_beside_every_result(finished):
         assert record["scheduler_job"] is None  # the ci profile runs locally
         assert record["wall_s"] > 0 and record["cpu_s"] >= 0 and 20 < record["peak_rss_mb"] < 4000
         for path, digest in {**record["inputs_sha256"], **record["outputs_sha256"]}.items():
-            assert sha256(finished / path) == digest, (name, path)
+            assert sha256(ci_run_here / path) == digest, (name, path)
     setup = records["villin/setup/provenance.json"]
     assert setup["platform"] == "CPU" and setup["seeds"] == {"system": 13}
-    assert setup["inputs_sha256"] == {"resources/villin.pdb": sha256(finished / "resources/villin.pdb")}
+    assert setup["inputs_sha256"] == {"resources/villin.pdb": sha256(ci_run_here / "resources/villin.pdb")}
     pulled = records["villin/rep0/seg001.provenance.json"]
     simulate = pulled["upstream"]
     assert pulled["step"] == "pull" and simulate["step"] == "simulate" and simulate["platform"] == "CPU"
