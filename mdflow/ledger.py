@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     submitted REAL NOT NULL,
     updated REAL NOT NULL,
     ensemble TEXT,
+    reason TEXT,
     PRIMARY KEY (site, external_id, name)
 );
 CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs (site, name);
@@ -51,6 +52,7 @@ class LedgerEntry:
     submitted: float
     updated: float
     ensemble: str | None = None
+    reason: str | None = None   # the scheduler's word on why it waits or how it ended
 
 
 class Ledger:
@@ -59,6 +61,9 @@ class Ledger:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.executescript(SCHEMA)
+            columns = [row[1] for row in db.execute("PRAGMA table_info(jobs)")]
+            if "reason" not in columns:  # a ledger written before reasons were kept
+                db.execute("ALTER TABLE jobs ADD COLUMN reason TEXT")
 
     def _connect(self):
         return sqlite3.connect(self.path, timeout=60)
@@ -68,19 +73,20 @@ class Ledger:
         now = time.time()
         with self._connect() as db:
             db.execute(
-                "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (site, external_id, name, rule, json.dumps(wildcards, sort_keys=True), json.dumps(list(outputs)),
-                 scheduler, "submitted", None, attempt, log_path, now, now, ensemble),
+                 scheduler, "submitted", None, attempt, log_path, now, now, ensemble, None),
             )
 
-    def update(self, site, external_id, state, exit_code=None, name=None):
-        """Set the state of batch job `external_id` (of its member `name` only, when given)."""
+    def update(self, site, external_id, state, exit_code=None, name=None, reason=None):
+        """Set the state (and the scheduler's reason) of batch job `external_id` (of its member
+        `name` only, when given)."""
         where, args = "site=? AND external_id=?", [site, external_id]
         if name is not None:
             where, args = where + " AND name=?", args + [name]
         with self._connect() as db:
-            db.execute(f"UPDATE jobs SET state=?, exit_code=?, updated=? WHERE {where}",
-                       (state, exit_code, time.time(), *args))
+            db.execute(f"UPDATE jobs SET state=?, exit_code=?, reason=?, updated=? WHERE {where}",
+                       (state, exit_code, reason or None, time.time(), *args))
 
     def _select(self, where: str, args: tuple) -> list[LedgerEntry]:
         with self._connect() as db:

@@ -189,7 +189,7 @@ def decide(evidence: Evidence, steps_total: int) -> tuple:
     finished_since_submit = evidence.simulated and e is not None and (evidence.simulated_mtime or 0) >= e.submitted
     if e is not None and e.state in ACTIVE_STATES and not finished_since_submit:
         state = "running" if e.state == "running" else "queued"
-        detail = f"{e.scheduler} job {e.state}"
+        detail = f"{e.scheduler} job {e.state}" + (f" ({e.reason})" if e.reason else "")
         if e.ensemble:
             detail += f" in ensemble {e.ensemble}"
         if not evidence.controller_alive:
@@ -205,7 +205,7 @@ def decide(evidence: Evidence, steps_total: int) -> tuple:
         return state, steps_total, detail
     if e is not None and e.state == "failed":
         exit_code = "" if e.exit_code is None else f" (exit {e.exit_code})"
-        failure = f"{e.scheduler} job failed{exit_code}; log {e.log_path}"
+        failure = f"{e.scheduler} job failed{exit_code}" + (f": {e.reason}" if e.reason else "") + f"; log {e.log_path}"
         return "failed", steps, _join(failure, _resumable(partial, steps_total))
     if e is not None and e.state == "cancelled":
         if partial is not None:

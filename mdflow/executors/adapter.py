@@ -6,12 +6,15 @@ every parser is unit-tested on real output shapes (tests/golden/, tests/unit/tes
 
 from dataclasses import dataclass, field
 
-# Job states the executor understands. Scheduler states map onto these.
-QUEUED, RUNNING, SUCCESS, FAILED, UNKNOWN = "queued", "running", "success", "failed", "unknown"
+# Job states the executor understands. Scheduler states map onto these. GONE: the scheduler said
+# it does not know the job (finished and forgotten, or dropped after submission): the job's own
+# outcome record decides (executors/outcome.py). UNKNOWN: no usable answer about this one job.
+QUEUED, RUNNING, SUCCESS, FAILED, UNKNOWN, GONE = "queued", "running", "success", "failed", "unknown", "gone"
 FINISHED = (SUCCESS, FAILED)
 
-# Classes of submission errors.
-TRANSIENT, LIMIT, FATAL = "transient", "limit", "fatal"
+# Classes of submission errors. AMBIGUOUS: a limit on the user's job count or on the job itself,
+# the scheduler does not say which (the executor decides with its own count of the user's jobs).
+TRANSIENT, LIMIT, FATAL, AMBIGUOUS = "transient", "limit", "fatal", "ambiguous"
 
 
 @dataclass(frozen=True)
@@ -31,13 +34,15 @@ class JobRequest:
     workdir: str = "."
     extra: tuple = ()          # raw site directives, appended as given
     select_extra: str = ""     # PBS: appended to the select statement (e.g. "system=polaris")
+    cluster: str | None = None # Slurm multi-cluster/federation: --clusters=NAME
 
 
 @dataclass(frozen=True)
 class JobStatus:
-    state: str                 # one of QUEUED, RUNNING, SUCCESS, FAILED, UNKNOWN
+    state: str                 # one of QUEUED, RUNNING, SUCCESS, FAILED, UNKNOWN, GONE
     exit_code: int | None = None
     reason: str = ""
+    never_runs: bool = False   # queued for a reason that cannot clear by itself (reason says which)
 
 
 @dataclass

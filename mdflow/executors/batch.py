@@ -26,8 +26,8 @@ from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 from snakemake_interface_executor_plugins.utils import encode_target_jobs_cli_args, format_cli_arg, join_cli_args
 
 from mdflow.errors import MdflowError
-from mdflow.executors import adapters, ensembles
-from mdflow.executors.adapter import FAILED, FATAL, LIMIT, QUEUED, RUNNING, SUCCESS, JobRequest, JobStatus
+from mdflow.executors import adapters, ensembles, outcome
+from mdflow.executors.adapter import AMBIGUOUS, FAILED, FATAL, GONE, LIMIT, QUEUED, RUNNING, SUCCESS, JobRequest, JobStatus
 from mdflow.executors.render import build_request, choose_queue, queue_limits, render_script
 from mdflow.executors.site import current_site
 from mdflow.ledger import Ledger
@@ -37,7 +37,9 @@ SUBMIT_TRIES = 6
 FIND_TRIES = 5
 STATUS_BACKOFF_MAX_S = 120
 LIMIT_BACKOFF_MAX_S = 300
-LOST_AFTER_S = 900  # a job the scheduler has forgotten without an exit record for this long failed
+LOST_AFTER_S = 900  # a job the scheduler gave no word on for this long failed
+GONE_GRACE_S = 60   # a job the scheduler says it does not know, with no outcome record for this long,
+                    # failed (the grace covers a record written just after we looked, and NFS caches)
 
 
 class QueueLimitReached(Exception):
@@ -76,6 +78,7 @@ class Executor(RemoteExecutor):
         self.adapter_state = {}
         self.status_failures = 0
         self.undecided_since = {}
+        self.gone_since = {}
         self.pending = []            # jobs handed over by Snakemake, not yet submitted
         self.pending_since = {}      # job -> when it was handed over
         self.pending_lock = threading.RLock()
@@ -105,14 +108,13 @@ class Executor(RemoteExecutor):
         if not entries:
             return []
         try:
-            statuses = self.adapter.poll(sorted({e.external_id for e in entries}), run_command,
-                                         {e.external_id: {"log_path": e.log_path} for e in entries}, self.adapter_state)
+            statuses = self.statuses_of({e.external_id: {"log_path": e.log_path} for e in entries})
         except RuntimeError:
             return []  # no answer: decided later, or by re-attaching
         answered = []
         for entry in entries:
             status = statuses.get(entry.external_id)
-            if status is None:
+            if status is None or status.state not in (QUEUED, RUNNING, SUCCESS, FAILED):
                 continue
             state = status.state
             if state in (SUCCESS, FAILED):
@@ -120,7 +122,7 @@ class Executor(RemoteExecutor):
                                                      and all(Path(f).exists() for f in entry.outputs))
                 state = SUCCESS if succeeded else FAILED
                 self.ledger.update(self.site["name"], entry.external_id, state,
-                                   0 if succeeded else status.exit_code, name=entry.name)
+                                   0 if succeeded else status.exit_code, name=entry.name, reason=status.reason)
             answered.append((entry, state))
         return answered
 
@@ -184,12 +186,13 @@ class Executor(RemoteExecutor):
         if entry is None:
             return False
         try:
-            status = self.adapter.poll([entry.external_id], run_command,
-                                       {entry.external_id: {"log_path": entry.log_path}}, self.adapter_state)
+            status = self.statuses_of({entry.external_id: {"log_path": entry.log_path}})
         except RuntimeError:
             status = {}
         state = status.get(entry.external_id)
-        if state is not None and (state.state in (QUEUED, RUNNING)
+        if state is not None and state.state not in (QUEUED, RUNNING, SUCCESS, FAILED):
+            state = None
+        if state is not None and (state.state in (QUEUED, RUNNING) and not state.never_runs
                                   or state.state == SUCCESS and self.outputs_written_by(entry, job)):
             self.logger.info(f"Re-attached to {request.name}: {self.adapter.NAME} job {entry.external_id} "
                              f"{'is still ' + state.state if state.state != SUCCESS else 'has just finished'} "
@@ -262,6 +265,7 @@ class Executor(RemoteExecutor):
         return time.time() - oldest >= self.policy.gather_s
 
     def submit_single(self, job, request: JobRequest):
+        outcome.remove_stale(request.log_path, request.workdir)
         script = self.write_script(f"{request.name}.a{job.attempt}.sh",
                                    self.render(request, self.format_job_exec(job)))
         external_id = self.submit_or_fail(script, request, [job])
@@ -303,6 +307,7 @@ class Executor(RemoteExecutor):
     def submit_ensemble(self, ensemble: ensembles.Ensemble, queue):
         request = self.ensemble_request(ensemble, queue)
         jobs = [m.key for m in ensemble.members]
+        outcome.remove_stale(request.log_path, request.workdir)
         script = self.write_script(f"{request.name}.sh", self.render(
             request, "", launches=self.ensemble_launches(jobs, request)))
         external_id = self.submit_or_fail(script, request, jobs)
@@ -387,6 +392,8 @@ class Executor(RemoteExecutor):
                     kind = "garbled"
             else:
                 kind = self.adapter.classify_submit_error(text)
+            if kind == AMBIGUOUS:
+                kind = LIMIT if self.near_queue_limit(request.queue) else FATAL
             if kind == FATAL:
                 raise WorkflowError(f"{self.adapter.NAME} rejected job {request.name}: "
                                     f"{text.splitlines()[-1] if text else answer.returncode}")
@@ -434,6 +441,14 @@ class Executor(RemoteExecutor):
                             f"submitting it again")
         return None
 
+    def near_queue_limit(self, queue) -> bool:
+        """For a refusal that may be a submit limit or a limit on the job itself (Slurm's 'Job
+        violates accounting/QOS policy'): our own count of the user's jobs says which. Within 10 %
+        of max_queued it is the submit limit (wait); otherwise the job is refused for good."""
+        maximum = queue_limits(self.site).get(queue, {}).get("max_queued") or self.site.get("max_queued")
+        used = self.count_user_jobs(queue)
+        return maximum is not None and used is not None and used >= 0.9 * maximum
+
     def count_user_jobs(self, queue) -> int | None:
         """Queued+running jobs of this user in `queue` (all campaigns), or None without an answer."""
         answer = run_command(self.adapter.count_user_jobs_argv(os.environ.get("USER", "root"), queue))
@@ -451,13 +466,33 @@ class Executor(RemoteExecutor):
         except WorkflowError as error:
             self.logger.error(str(error))
 
+    def statuses_of(self, jobs: dict) -> dict:
+        """{external id: {'log_path': …}} -> {external id: JobStatus}: each job's own outcome record
+        first (executors/outcome.py), then ONE scheduler query for the jobs without one. A job the
+        scheduler calls GONE is looked up once more (it may have written its record meanwhile).
+        RuntimeError when the scheduler gave no usable answer."""
+        project = str(self.project)
+        statuses = {}
+        for external_id, aux in jobs.items():
+            recorded = outcome.read_status((aux or {}).get("log_path", ""), project, external_id)
+            if recorded is not None:
+                statuses[external_id] = recorded
+        rest = sorted(set(jobs) - set(statuses))
+        if rest:
+            answered = self.adapter.poll(rest, run_command, {i: jobs[i] or {} for i in rest}, self.adapter_state)
+            for external_id, status in answered.items():
+                if status.state == GONE:
+                    status = outcome.read_status((jobs[external_id] or {}).get("log_path", ""), project,
+                                                 external_id) or status
+                statuses[external_id] = status
+        return statuses
+
     def check_batch_jobs(self, active_jobs: List[SubmittedJobInfo]):
         ids = sorted({j.external_jobid for j in active_jobs})
         if not ids:
             return
         try:
-            statuses = self.adapter.poll(ids, run_command, {j.external_jobid: j.aux for j in active_jobs},
-                                         self.adapter_state)
+            statuses = self.statuses_of({j.external_jobid: j.aux for j in active_jobs})
             self.status_failures = 0
             self.next_seconds_between_status_checks = None
         except RuntimeError as error:
@@ -469,21 +504,43 @@ class Executor(RemoteExecutor):
                 yield job_info
             return
         now = time.time()
+        never_run = set()
         for job_info in active_jobs:
             external_id = job_info.external_jobid
             status = statuses.get(external_id)
-            if status is None:
+            if status is not None and status.state == GONE:
+                since = self.gone_since.setdefault(external_id, now)
+                if now - since < GONE_GRACE_S:
+                    yield job_info
+                    continue
+                status = JobStatus(FAILED, None, reason=(
+                    f"{self.adapter.NAME} no longer knows the job and it left no outcome record "
+                    f"({outcome.outcome_path(job_info.aux.get('log_path', ''))}): it never started (dropped "
+                    f"after submission?) or was killed before it could write one"))
+            elif status is None or status.state not in (QUEUED, RUNNING, SUCCESS, FAILED):
                 since = self.undecided_since.setdefault(external_id, now)
                 if now - since < LOST_AFTER_S:
                     yield job_info
                     continue
-                status = JobStatus(FAILED, None, reason=f"{self.adapter.NAME} lost track of it for {now - since:.0f} s")
+                status = JobStatus(FAILED, None, reason=f"{self.adapter.NAME} gave no word on it for {now - since:.0f} s")
+            elif status.never_runs:
+                never_run.add(external_id)
+                status = JobStatus(FAILED, None, reason=f"it can never start: {status.reason}")
             elif status.state not in (SUCCESS, FAILED):
                 self.undecided_since.pop(external_id, None)
-                self.ledger.update(self.site["name"], external_id, status.state, name=job_info.aux.get("name"))
+                self.gone_since.pop(external_id, None)
+                self.ledger.update(self.site["name"], external_id, status.state, name=job_info.aux.get("name"),
+                                   reason=status.reason)
                 yield job_info
                 continue
             self.conclude(job_info, status)
+        if never_run:  # it would wait in the queue forever, holding a slot under max_queued
+            for argv in self.cancel_argvs(sorted(never_run)):
+                run_command(argv)
+
+    def cancel_argvs(self, ids: list) -> list:
+        """Slurm needs one scancel per cluster on a multi-cluster site; the others take all ids at once."""
+        return self.adapter.cancel_argvs(ids) if hasattr(self.adapter, "cancel_argvs") else [self.adapter.cancel_argv(ids)]
 
     def conclude(self, job_info: SubmittedJobInfo, status: JobStatus):
         """Report a finished batch job; an ensemble member succeeded when its outputs exist."""
@@ -492,14 +549,14 @@ class Executor(RemoteExecutor):
             succeeded = all(Path(f).exists() for f in job_info.job.output)
         self.ledger.update(self.site["name"], job_info.external_jobid, SUCCESS if succeeded else FAILED,
                            0 if succeeded and job_info.aux.get("ensemble") else status.exit_code,
-                           name=job_info.aux.get("name"))
+                           name=job_info.aux.get("name"), reason=status.reason)
         if succeeded:
             self.report_job_success(job_info)
             return
         where = f" in ensemble {job_info.aux['ensemble']}" if job_info.aux.get("ensemble") else ""
         self.report_job_error(job_info, msg=(
             f"{self.adapter.NAME} job {job_info.external_jobid} ({job_info.aux.get('name')}{where}) failed: "
-            f"exit code {status.exit_code}{', ' + status.reason if status.reason else ''}; "
+            f"{', '.join(x for x in (f'exit code {status.exit_code}' if status.exit_code is not None else '', status.reason) if x)}; "
             f"batch log {' '.join(self.log_files(job_info.aux.get('log_path', '')))}. "))
 
     def log_files(self, log_path: str) -> list:
@@ -514,9 +571,10 @@ class Executor(RemoteExecutor):
         ids = sorted({j.external_jobid for j in active_jobs})
         for start in range(0, len(ids), CANCEL_CHUNK):
             chunk = ids[start:start + CANCEL_CHUNK]
-            answer = run_command(self.adapter.cancel_argv(chunk))
-            if answer.returncode != 0:
-                self.logger.warning(f"cancel of {' '.join(chunk)} reported: {answer.stderr.strip()[:200]}")
+            for argv in self.cancel_argvs(chunk):
+                answer = run_command(argv)
+                if answer.returncode != 0:
+                    self.logger.warning(f"cancel of {' '.join(chunk)} reported: {answer.stderr.strip()[:200]}")
             for external_id in chunk:
                 self.ledger.update(self.site["name"], external_id, "cancelled")
         if ids:

@@ -23,12 +23,13 @@ import signal
 from pathlib import Path
 
 from mdflow.executors.adapter import (
-    FAILED, FATAL, LIMIT, QUEUED, RUNNING, SUCCESS, TRANSIENT,
+    FAILED, FATAL, GONE, LIMIT, QUEUED, RUNNING, SUCCESS, TRANSIENT, UNKNOWN,
     JobRequest, JobStatus,
 )
 
 NAME = "cobalt"
 TEMPLATE = "cobalt.sh.j2"
+JOB_ID_VAR = "COBALT_JOBID"  # the job's own id, as the scheduler sets it in the job's environment
 COMMANDS = ("qsub", "qstat", "qdel")  # must be on PATH for a real run (submit, status, cancel)
 
 # Cobalt job states (cqm's Job.state) onto ours. 'done' never reaches qstat's output.
@@ -37,12 +38,21 @@ ACTIVE = {"queued": QUEUED, "user_hold": QUEUED, "admin_hold": QUEUED, "dep_hold
           "starting": RUNNING, "running": RUNNING, "exiting": RUNNING, "killing": RUNNING,
           "preempting": RUNNING}
 
-LIMIT_PATTERNS = (re.compile(r"The limit of \d+ jobs per user in the '[^']*' queue has been reached"),)
+# cqm.py Restriction maxqueuedjobs / maxnodehours: counted over the user's queued and running jobs
+# in that queue, so both clear as those end.
+LIMIT_PATTERNS = (re.compile(r"The limit of \d+ (?:jobs|node hours) per user in the '[^']*' queue has been reached"),)
 TRANSIENT_PATTERNS = ("Failed to connect to", "Connection refused", "Connection reset", "timed out",
                       "Temporary failure in name resolution", "[Errno 111]", "[Errno 110]", "[Errno 104]",
                       "Following exception occured", "Following exception occurred", "ComponentLookupError",
                       "Service Unavailable", "ProtocolError")
 
+GARBLED = "garbled"  # key of a qstat row that could not be cut into cells
+# States in which a job can never start by itself (cqm.py Job.__get_job_state; ALCF Theta guide).
+# user_hold is also what Cobalt sets when a filesystem the job asked for is down (qstat cannot tell
+# that hold from the user's own qhold).
+NEVER_RUNS = {"dep_fail": "a job it depends on failed; fix that job and rerun",
+              "user_hold": "held (by qhold, or by Cobalt because a filesystem it needs was down): "
+                           "rerun once the filesystem is back"}
 COMPLETED_RE = re.compile(r"task completed normally with an exit code of (\S+?);")
 DELETE_RUNNING_RE = re.compile(r"user delete requested with signal (\w+)(?: by user (\S+))?")
 DELETE_QUEUED = "user delete requested; removing job from the queue"
@@ -130,15 +140,20 @@ def parse_qstat(text: str) -> dict[str, dict[str, str]]:
             continue
         starts = [start for _, start in columns]
         # Cells are padded to the column width and followed by two spaces; a stripped trailing
-        # empty cell is tolerated, text running across a column boundary is not.
-        if any(len(line) > s - 2 and line[s - 2:s].strip() for s in starts[1:]):
-            raise ValueError(f"garbled qstat row {line!r} for header {header!r}")
+        # empty cell is tolerated, text running across a column boundary is not: such a row is
+        # kept as {GARBLED: line} under its id (when the id can be read), so it concerns one job.
         cells = [line[start:(starts[i + 1] if i + 1 < len(starts) else None)].strip()
                  for i, start in enumerate(starts)]
         row = dict(zip(names, cells))
-        if not re.fullmatch(r"\d+", row[names[id_column]]):
-            raise ValueError(f"garbled qstat row {line!r}")
-        rows[row[names[id_column]]] = row
+        job_id = row[names[id_column]]
+        if not re.fullmatch(r"\d+", job_id):
+            job_id = line.split()[id_column] if len(line.split()) > id_column else ""
+            if re.fullmatch(r"\d+", job_id):
+                rows[job_id] = {GARBLED: line}
+            continue
+        if any(len(line) > s - 2 and line[s - 2:s].strip() for s in starts[1:]):
+            row = {GARBLED: line}
+        rows[job_id] = row
     return rows
 
 
@@ -225,6 +240,32 @@ def exit_code_from_cobaltlog(text: str) -> int | None:
     return status.exit_code if status else None
 
 
+def statuses_from_rows(rows: dict, ids: list[str]) -> dict[str, JobStatus]:
+    """Statuses of the `ids` qstat listed (`parse_qstat` rows); an unknown state or a garbled row
+    makes that one job UNKNOWN."""
+    statuses = {}
+    for job_id in ids:
+        row = rows.get(job_id)
+        if row is None:
+            continue
+        if GARBLED in row:
+            statuses[job_id] = JobStatus(UNKNOWN, reason=f"garbled qstat row {row[GARBLED][:120]!r}")
+            continue
+        try:
+            cobalt_state = _state_of(row)
+        except RuntimeError as error:
+            statuses[job_id] = JobStatus(UNKNOWN, reason=str(error))
+            continue
+        if cobalt_state not in ACTIVE:
+            statuses[job_id] = JobStatus(UNKNOWN, reason=f"unknown Cobalt state {cobalt_state!r}")
+        elif cobalt_state in NEVER_RUNS:
+            statuses[job_id] = JobStatus(QUEUED, reason=f"Cobalt state {cobalt_state}: {NEVER_RUNS[cobalt_state]}",
+                                         never_runs=True)
+        else:
+            statuses[job_id] = JobStatus(ACTIVE[cobalt_state], reason=cobalt_state)
+    return statuses
+
+
 def poll(ids: list[str], run, jobs: dict, state: dict) -> dict[str, JobStatus]:
     """Status of `ids` (see slurm.poll for the contract). One qstat per poll; jobs it no longer
     lists are read from their cobaltlog and stay undecided until that records an end."""
@@ -232,28 +273,19 @@ def poll(ids: list[str], run, jobs: dict, state: dict) -> dict[str, JobStatus]:
         return {}
     answer = run(qstat_argv(ids))
     rows = parse_qstat_answer(answer.returncode, answer.stdout, answer.stderr)
-    statuses = {}
-    for job_id in ids:
-        row = rows.get(job_id)
-        if row is None:
-            continue
-        cobalt_state = _state_of(row)
-        if cobalt_state not in ACTIVE:
-            raise RuntimeError(f"unknown Cobalt state {cobalt_state!r} for job {job_id}")
-        statuses[job_id] = JobStatus(ACTIVE[cobalt_state], reason=cobalt_state)
+    statuses = statuses_from_rows(rows, ids)
     for job_id in ids:
         if job_id in rows:
             continue
         log_path = (jobs.get(job_id) or {}).get("log_path")
-        if not log_path:
-            continue
-        try:
-            text = Path(cobaltlog_path(log_path)).read_text(errors="replace")
-        except FileNotFoundError:
-            continue
-        status = status_from_cobaltlog(text)
-        if status is not None:
-            statuses[job_id] = status
+        status = None
+        if log_path:
+            try:
+                status = status_from_cobaltlog(Path(cobaltlog_path(log_path)).read_text(errors="replace"))
+            except FileNotFoundError:
+                pass
+        # Cobalt forgets a job as it exits: gone from qstat with no end in its cobaltlog (yet)
+        statuses[job_id] = status or JobStatus(GONE, reason="Cobalt no longer lists the job and its cobaltlog records no end")
     return statuses
 
 

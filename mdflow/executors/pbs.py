@@ -23,13 +23,14 @@ import re
 import signal
 
 from mdflow.executors.adapter import (
-    classify_by_patterns,
-    FAILED, QUEUED, RUNNING, SUCCESS, UNKNOWN,
+    FATAL, LIMIT, TRANSIENT,
+    AMBIGUOUS, FAILED, GONE, QUEUED, RUNNING, SUCCESS, UNKNOWN,
     JobRequest, JobStatus, format_walltime,
 )
 
 NAME = "pbs"
 TEMPLATE = "pbs.sh.j2"
+JOB_ID_VAR = "PBS_JOBID"  # the job's own id, as the scheduler sets it in the job's environment
 COMMANDS = ("qsub", "qstat", "qdel")  # must be on PATH for a real run (submit, status, cancel)
 
 QUEUED_STATES = {"Q": "queued", "H": "held", "W": "waiting for its start time", "T": "in transit"}
@@ -43,6 +44,7 @@ MOVED_STATE = "M"
 # state", ALCF debug queues); older servers say "Maximum number of jobs already in queue".
 LIMIT_PATTERNS = ("would exceed queue", "would exceed complex", "per-user limit", "per-project limit",
                   "per-group limit", "of jobs in 'Q' state", "Maximum number of jobs")
+RESOURCE_LIMIT_RE = re.compile(r"would exceed .*limit on resource")
 TRANSIENT_PATTERNS = ("cannot connect to server", "Connection refused", "Connection timed out",
                       "Connection reset", "No route to host", "Communication failure", "pbs_iff",
                       "End of File", "Try the request again later", "Server shutting down",
@@ -65,7 +67,11 @@ JOB_EXEC_CODES = {
 JOB_ID_RE = re.compile(r"\d+(?:\[\d*\])?(?:\.[A-Za-z0-9][A-Za-z0-9_.-]*)?")
 UNKNOWN_RE = re.compile(r"^\S+: Unknown Job Id(?: Error)? (\S+)\s*$")
 HISTORY_RE = re.compile(r"^\S+: (\S+) Job has finished")
+# job_history_enable off: the server refuses -x for the whole request (req_stat.c), qstat exits 0
+NO_HISTORY_RE = re.compile(r"PBS is not configured to maintain job history")
 PATH_FORBIDDEN = re.compile(r"[\s:]")
+# The server holds a job it failed to start too often (PBS: 'job held, too many failed attempts to run').
+NEVER_RUNS_RE = re.compile(r"too many failed attempts", re.I)
 
 
 # ---------------------------------------------------------------------------------- rendering
@@ -143,7 +149,16 @@ def parse_submit(stdout: str) -> str:
 
 
 def classify_submit_error(text: str) -> str:
-    return classify_by_patterns(text, LIMIT_PATTERNS, TRANSIENT_PATTERNS)
+    """LIMIT for count limits (max_queued, queued_jobs_threshold), TRANSIENT for server faults;
+    AMBIGUOUS for resource limits summed over the user's jobs (`would exceed … limit on resource`,
+    PBSE_ENTLIMRESC): they clear as the user's other jobs end, unless this job alone exceeds them."""
+    if any(p in text for p in TRANSIENT_PATTERNS):
+        return TRANSIENT
+    if RESOURCE_LIMIT_RE.search(text):
+        return AMBIGUOUS
+    if any(p in text for p in LIMIT_PATTERNS):
+        return LIMIT
+    return FATAL
 
 
 # ---------------------------------------------------------------------------------- parsing
@@ -274,21 +289,25 @@ def status_from_attributes(attributes: dict) -> JobStatus:
         try:
             code = int(str(raw).strip())
         except ValueError:
-            raise RuntimeError(f"Exit_status {raw!r} is not a number")
+            return JobStatus(UNKNOWN, reason=f"Exit_status {raw!r} is not a number")
     if state in FINISHED_STATES:
         if code is None:
             return JobStatus(FAILED, None, reason="; ".join(
                 x for x in ("finished without an exit status (deleted before it ran?)", comment) if x))
         if code == 0:
             return JobStatus(SUCCESS, 0, reason=comment)
-        return JobStatus(FAILED, code, reason="; ".join(x for x in (describe_exit(code), comment) if x))
+        shell_code = 128 + code - 256 if code > 256 else code  # 256 + signal, as a shell says it: 128 + signal
+        return JobStatus(FAILED, shell_code, reason="; ".join(x for x in (describe_exit(code), comment) if x))
     if state in QUEUED_STATES:
+        if state == "H" and NEVER_RUNS_RE.search(comment):
+            return JobStatus(QUEUED, reason=f"held by PBS: {comment}; fix what makes it fail to start "
+                             f"(see the comment), then qrls it or rerun", never_runs=True)
         return JobStatus(QUEUED, reason=comment or QUEUED_STATES[state])
     if state in RUNNING_STATES:
         return JobStatus(RUNNING, reason=comment or RUNNING_STATES[state])
     if state == MOVED_STATE:
         return JobStatus(UNKNOWN, reason="moved to another server" + (f"; {comment}" if comment else ""))
-    raise RuntimeError(f"unknown PBS job state {state!r}")
+    return JobStatus(UNKNOWN, reason=f"unknown PBS job state {state!r}")
 
 
 def _sequence(job_id: str) -> str:
@@ -323,6 +342,8 @@ def parse_qstat(returncode: int, stdout: str, stderr: str, ids: list[str], text:
     for line in stderr.splitlines():
         if not line.strip():
             continue
+        if NO_HISTORY_RE.search(line):
+            raise RuntimeError(f"qstat: {line.strip()[:200]} (ask again without -x)")
         unknown, history = UNKNOWN_RE.match(line.strip()), HISTORY_RE.match(line.strip())
         if unknown:
             per_job[unknown.group(1)] = "unknown"
@@ -349,8 +370,13 @@ def parse_qstat(returncode: int, stdout: str, stderr: str, ids: list[str], text:
             jobs = {}
         if not isinstance(jobs, dict):
             raise RuntimeError(f"qstat 'Jobs' is not an object: {str(jobs)[:80]!r}")
-    statuses = {job_id: status_from_attributes(attrs) for job_id, attrs in _match_ids(jobs, ids).items()}
-    return {job_id: status for job_id, status in statuses.items() if status.state != UNKNOWN}
+    statuses = {job_id: status_from_attributes(attrs) if isinstance(attrs, dict)
+                else JobStatus(UNKNOWN, reason="garbled qstat record")
+                for job_id, attrs in _match_ids(jobs, ids).items()}
+    for job_id in ids:  # named on stderr: PBS does not know it (any more), or keeps no history of it
+        if job_id not in statuses and _match_ids({k: 1 for k in per_job}, [job_id]):
+            statuses[job_id] = JobStatus(GONE, reason=f"PBS says: {_match_ids(per_job, [job_id])[job_id]}")
+    return statuses
 
 
 # ---------------------------------------------------------------------------------- commands
@@ -375,7 +401,11 @@ def poll(ids: list[str], run, jobs: dict, state: dict) -> dict[str, JobStatus]:
     if not ids:
         return {}
     kind = state.get("format", "json")
-    answer = run(status_argv(ids, text=kind != "json", history=kind != "torque"))
+    history = kind != "torque" and state.get("history", True)
+    answer = run(status_argv(ids, text=kind != "json", history=history))
+    if history and NO_HISTORY_RE.search(answer.stderr):  # finished jobs are then simply unknown: GONE
+        state["history"] = history = False
+        answer = run(status_argv(ids, text=kind != "json", history=False))
     if kind == "json" and _json_unsupported(answer):
         kind = state["format"] = "text"
         answer = run(status_argv(ids, text=True))
@@ -395,16 +425,21 @@ def count_user_jobs_argv(user: str, queue: str | None) -> list[str]:
 
 
 def parse_count(stdout: str, states: str = "QHWTRESBU") -> int:
-    """Jobs listed by `qstat -u USER [QUEUE]` (the alternate layout; finished jobs are not listed
-    without -x) whose state letter, the next-to-last column, is in `states` ('Q' alone for the
-    queued_jobs_threshold kind of limit)."""
-    count, in_table = 0, False
+    """Jobs listed by `qstat -u USER [QUEUE]` (alternate layout, maybe with a comment column) or
+    plain `qstat` (default layout; finished jobs are not listed without -x) whose state letter is in
+    `states` ('Q' alone for the queued_jobs_threshold kind of limit). The state column is the
+    dash line's one-character column (header `S`); cells hold no blanks before it (ids, names,
+    times), so a row's Nth word is its Nth cell, whatever a trailing comment holds."""
+    count, state_column, columns = 0, None, 0
     for line in stdout.splitlines():
-        if line.startswith("-----"):
-            in_table = True
+        if state_column is None:
+            if line.startswith("-----"):
+                widths = [len(group) for group in line.split()]
+                columns = len(widths)
+                state_column = widths.index(1) if 1 in widths else None
             continue
-        fields = line.split()
-        if in_table and len(fields) >= 11 and fields[-2] in states:
+        words = line.split()
+        if len(words) >= columns and words[state_column] in states and line[:1].isdigit():
             count += 1
     return count
 

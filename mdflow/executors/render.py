@@ -12,6 +12,7 @@ import jinja2
 
 from mdflow.errors import MdflowError
 from mdflow.executors.adapter import JobRequest, format_walltime, parse_walltime
+from mdflow.executors.outcome import outcome_path
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 PROFILE_TEMPLATE = "job.sh.j2"
@@ -102,6 +103,7 @@ def build_request(site: dict, rule: str, wildcards: dict, resources: dict, threa
         workdir=workdir,
         extra=tuple(site.get("directives") or ()),
         select_extra=site.get("select_extra", ""),
+        cluster=site.get("cluster"),
     )
 
 
@@ -141,4 +143,6 @@ def render_script(adapter, request: JobRequest, site: dict, exec_job: str, profi
         launcher=site.get("launcher", ""),
         launches=launches or [],
         max_launches=int((site.get("ensemble") or {}).get("max_launches", 1000)),
+        outcome_path=outcome_path(request.log_path, request.workdir),
+        job_id_ref="${%s:-}" % getattr(adapter, "JOB_ID_VAR", "MDFLOW_JOB_ID"),
     )

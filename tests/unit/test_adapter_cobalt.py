@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mdflow.executors import cobalt, slurm
-from mdflow.executors.adapter import FAILED, FATAL, LIMIT, QUEUED, RUNNING, SUCCESS, TRANSIENT, JobRequest
+from mdflow.executors.adapter import FAILED, FATAL, GONE, LIMIT, QUEUED, RUNNING, SUCCESS, TRANSIENT, UNKNOWN, JobRequest
 from golden import GOLDEN_DIR, assert_golden
 
 SHAPES = GOLDEN_DIR / "cobalt"
@@ -139,10 +139,14 @@ def test_parse_qstat_full_long_vertical():
 def test_parse_qstat_header_only_and_garbage():
     assert cobalt.parse_qstat("JobID  State  \n=============\n") == {}
     assert cobalt.parse_qstat("") == {}
-    for garbage in ("Traceback (most recent call last):\n  File \"qstat.py\"\n", "JobID  State\n======\nabc  running\n",
-                    "JobID  State\n=============\n603441running xx\n"):
-        with pytest.raises(ValueError):
-            cobalt.parse_qstat(garbage)
+    with pytest.raises(ValueError):
+        cobalt.parse_qstat("Traceback (most recent call last):\n  File \"qstat.py\"\n")
+    # a row whose id cannot be read decides nothing; one whose id can concerns that job only
+    assert cobalt.parse_qstat("JobID  State\n======\nabc  running\n") == {}
+    assert cobalt.parse_qstat("JobID  State\n=============\n603441running xx\n") == {}
+    rows = cobalt.parse_qstat("JobID   State    Queue\n=====================\n603441  runningxxxxdefault\n"
+                              "603442  queued   default\n")
+    assert cobalt.GARBLED in rows["603441"] and rows["603442"]["State"] == "queued"
 
 
 def test_parse_qstat_answer():
@@ -264,7 +268,8 @@ def test_poll_one_qstat_then_cobaltlogs(tmp_path):
     assert run.calls == [["qstat", "--header", "JobID:State", *jobs]]
     assert {k: (v.state, v.exit_code) for k, v in result.items()} == {
         "603441": (RUNNING, None), "603442": (QUEUED, None), "700001": (SUCCESS, 0), "700002": (FAILED, 3),
-        "700003": (FAILED, 143)}  # 700004: gone without an end line yet; 700005: no cobaltlog at all
+        "700003": (FAILED, 143), "700004": (GONE, None), "700005": (GONE, None)}
+    # 700004: gone without an end line yet; 700005: no cobaltlog at all: their outcome records decide
 
 
 def test_poll_all_gone_is_an_answer(tmp_path):
@@ -286,10 +291,12 @@ def test_poll_unusable_answer_raises(tmp_path, bad):
         cobalt.poll(["700001"], FakeRun(bad), jobs, {})
 
 
-def test_poll_unknown_state_raises(tmp_path):
-    text = "JobID   State    \n=================\n603441  weird    \n"
-    with pytest.raises(RuntimeError, match="unknown Cobalt state"):
-        cobalt.poll(["603441"], FakeRun(answer(0, text)), {}, {})
+def test_poll_unknown_state_concerns_that_job_only(tmp_path):
+    text = "JobID   State    \n=================\n603441  weird    \n603442  dep_fail \n603443  running  \n"
+    result = cobalt.poll(["603441", "603442", "603443"], FakeRun(answer(0, text)), {}, {})
+    assert result["603441"].state == UNKNOWN and "weird" in result["603441"].reason
+    assert result["603442"].state == QUEUED and result["603442"].never_runs
+    assert result["603443"].state == RUNNING
 
 
 def test_poll_nothing_to_do():

@@ -6,7 +6,7 @@ import pytest
 
 from golden import assert_golden
 from mdflow.executors import slurm
-from mdflow.executors.adapter import FAILED, FATAL, LIMIT, QUEUED, RUNNING, SUCCESS, TRANSIENT, JobRequest
+from mdflow.executors.adapter import AMBIGUOUS, FAILED, FATAL, LIMIT, QUEUED, RUNNING, SUCCESS, TRANSIENT, UNKNOWN, JobRequest
 
 SQUEUE = """101|PENDING|Priority|0|
 102|RUNNING|None|0|
@@ -32,10 +32,11 @@ def test_squeue_invalid_job_id_is_an_answer_and_garbage_is_not():
     assert slurm.parse_squeue(1, "", "slurm_load_jobs error: Invalid job id specified") == {}
     with pytest.raises(RuntimeError):
         slurm.parse_squeue(1, "", "squeue: error: Socket timed out on send/recv operation")
-    with pytest.raises(RuntimeError):
-        slurm.parse_squeue(0, "\x00garbage \ufffd|||\n", "")
-    with pytest.raises(RuntimeError):
-        slurm.parse_squeue(0, "12|WEIRD|None|0|\n", "")
+    # garbage decides nothing; an unknown state or garbled line concerns its own job only
+    assert slurm.parse_squeue(0, "\x00garbage \ufffd|||\n", "") == {}
+    statuses = slurm.parse_squeue(0, "12|WEIRD|None|0|\n13|COMPLETED|None|0:0|\n14|RUNNING|None\n", "")
+    assert statuses["12"].state == UNKNOWN and statuses["14"].state == UNKNOWN
+    assert (statuses["13"].state, statuses["13"].exit_code) == (SUCCESS, 0)
 
 
 def test_sacct_and_scontrol_shapes():
@@ -53,11 +54,11 @@ def test_sacct_and_scontrol_shapes():
 
 def test_submit_output_and_error_classes():
     assert slurm.parse_submit("12345\n") == "12345"
-    assert slurm.parse_submit("sbatch: warning: can't honor --ntasks-per-node\n777;cluster\n") == "777"
+    assert slurm.parse_submit("sbatch: warning: can't honor --ntasks-per-node\n777;cluster\n") == "777;cluster"
     with pytest.raises(ValueError):
         slurm.parse_submit("Submitted batch job\n")
     assert slurm.classify_submit_error("sbatch: error: QOSMaxSubmitJobPerUserLimit") == LIMIT
-    assert slurm.classify_submit_error("sbatch: error: AssocMaxSubmitJobLimit") == LIMIT
+    assert slurm.classify_submit_error("sbatch: error: AssocMaxSubmitJobLimit") == AMBIGUOUS  # also a missing account (LUMI)
     assert slurm.classify_submit_error("sbatch: error: Batch job submission failed: Socket timed out on send/recv operation") == TRANSIENT
     assert slurm.classify_submit_error("sbatch: error: Slurm temporarily unable to accept job, sleeping and retrying") == TRANSIENT
     assert slurm.classify_submit_error("sbatch: error: invalid partition specified: nope") == FATAL

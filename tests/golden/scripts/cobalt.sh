@@ -8,6 +8,20 @@
 
 # mdflow job simulate.villin.0.001 (site cobalt, scheduler cobalt)
 
+# The job records its own outcome (exit status, times, host): mdflow reads it before asking the
+# scheduler, which may keep no history of finished jobs.
+mdflow_outcome=/project/logs/batch/simulate.villin.0.001.a1.outcome.json
+mdflow_started=$(date +%s)
+mdflow_record() {
+  printf '{"job_id": "%s", "exit_status": %d, "started": %s, "ended": %s, "host": "%s"}\n' \
+    "${COBALT_JOBID:-}" "$1" "$mdflow_started" "$(date +%s)" "$(hostname 2>/dev/null || uname -n)" \
+    > "$mdflow_outcome.$$" && mv -f "$mdflow_outcome.$$" "$mdflow_outcome"
+}
+trap 'mdflow_record $?' EXIT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+
 set -eo pipefail
 
 cd /project
