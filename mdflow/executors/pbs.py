@@ -448,7 +448,10 @@ def parse_count(stdout: str, states: str = "QHWTRESBU") -> int:
 # by the time a lost submission is looked up; servers without job history list only unfinished
 # ones), then qstat shows them in full: PBS_O_WORKDIR tells this project's job from another copy
 # of the campaign (same job names) that the user runs elsewhere.
-_FIND_BY_NAME = 'ids=$(qselect -x -u "$1" -N "$2") || exit $?; [ -z "$ids" ] || exec qstat -x -f -F json $ids'
+# A server without job history refuses -x (and has no finished jobs to show): then without it.
+_FIND_BY_NAME = ('ids=$(qselect -x -u "$1" -N "$2") || exit $?; [ -z "$ids" ] && exit 0; '
+                 'if qstat -x -f -F json $ids 2>&1 >/dev/null | grep -q "not configured to maintain job history"; '
+                 'then exec qstat -f -F json $ids; else exec qstat -x -f -F json $ids; fi')
 
 
 def find_by_name_argv(name: str, user: str) -> list[str]:

@@ -13,6 +13,10 @@ number; fractions of calls, checked in this order):
      "sbatch": {"random": {"seed": 6, "fail": 0.1, "garble": 0.1, "lost_reply": 0.1}}}
 A call can also be held until a file exists (to freeze a caller at an exact point):
     {"squeue": {"hold_calls": [1], "hold_until": "/tmp/go"}}
+`forget_finished` (squeue, scontrol) hides finished jobs, as a Slurm without accounting does once
+MinJobAge has passed: squeue leaves them out (`-j ONE_ID`: "Invalid job id specified", exit 1),
+`scontrol show job` answers "Invalid job id specified":
+    {"squeue": {"forget_finished": true}, "scontrol": {"forget_finished": true}}
 `lost_reply` runs the real command (so a submission really happens) but prints the error instead
 of its answer, like a submit that timed out after the scheduler accepted it. Every injected fault
 is appended to $SHIM_LOG.faults as "<command> <call number> <fail|garble|lost_reply>".
@@ -75,7 +79,33 @@ def main() -> None:
         subprocess.run([real_command(name, own_dir), *sys.argv[1:]], capture_output=True)
         sys.stderr.write(error)
         sys.exit(plan.get("code", 1))
+    if plan.get("forget_finished"):
+        sys.exit(forget_finished(real_command(name, own_dir), name, sys.argv[1:]))
     os.execv(real_command(name, own_dir), [name, *sys.argv[1:]])
+
+
+FINISHED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE",
+            "OUT_OF_MEMORY")
+
+
+def forget_finished(real: str, name: str, args: list) -> int:
+    answer = subprocess.run([real, *args], capture_output=True, text=True)
+    asked = [a.split("=", 1)[1] for a in args if a.startswith("--jobs=")]
+    if name == "squeue" and asked:
+        kept = [line for line in answer.stdout.splitlines(keepends=True)
+                if not any(f"|{state}" in line for state in FINISHED)]
+        if not kept and answer.returncode == 0 and "," not in asked[0]:
+            sys.stderr.write("slurm_load_jobs error: Invalid job id specified\n")
+            return 1
+        sys.stdout.write("".join(kept))
+        sys.stderr.write(answer.stderr)
+        return answer.returncode
+    if name == "scontrol" and "job" in args and any(f"JobState={state}" in answer.stdout for state in FINISHED):
+        sys.stderr.write("slurm_load_jobs error: Invalid job id specified\n")
+        return 1
+    sys.stdout.write(answer.stdout)
+    sys.stderr.write(answer.stderr)
+    return answer.returncode
 
 
 def random_fault(spec: dict | None, name: str, number: int) -> str | None:

@@ -60,10 +60,14 @@ DEFAULTS = {
     "default_queue": "debug",
     "default_slurm_partition": "debug",      # where a queue without "slurm_partition" goes
     "job_start_dir": "submit",               # "submit" (qsub's cwd) or "home" (what PBS does)
+    "job_history_enable": True,              # False: OpenPBS's default; finished jobs are purged at once
+                                             # and `qstat -x` is refused (req_stat.c, qstat.c)
     "queues": {
         # Per queue: max_walltime_min, default_walltime_min, min_nodes, max_nodes,
         # max_queued (per user, queued + running: max_queued = [u:PBS_GENERIC=N]),
-        # queued_jobs_threshold (per user, jobs not yet running), enabled, slurm_partition.
+        # queued_jobs_threshold (per user, jobs not yet running), enabled, slurm_partition,
+        # drop_after_qsub (qsub prints the id, then the job is gone: ALCF's routing can reject a
+        # job after qsub answered).
         "debug": {"max_walltime_min": 60, "max_queued": 100},
         "prod": {"max_walltime_min": 1440},
         "preemptable": {"max_walltime_min": 4320},
@@ -732,6 +736,9 @@ def qsub(argv: list[str], config: dict) -> str:
             flags=flags, variables=variables, user=user, host=host, cwd=cwd, depend=depend,
             submit_arguments=" ".join(shlex.quote(a) for a in argv))
         state.save(record)
+        if queue.get("drop_after_qsub"):
+            run(["scancel", record["seq"]])
+            state.delete(record["seq"])
     return record["pbs_id"]
 
 
@@ -946,6 +953,14 @@ exit $rc
 # the PBS view of a job
 
 
+def visible_view(record: dict, slurm: dict | None, state: State, config: dict) -> dict | None:
+    """job_view as qstat/qselect show it: without job history a finished job is simply unknown."""
+    view = job_view(record, slurm, state)
+    if view is not None and view["job_state"] in FINISHED_STATES and not config.get("job_history_enable", True):
+        return None
+    return view
+
+
 def job_view(record: dict, slurm: dict | None, state: State, cache: bool = True) -> dict | None:
     """job_state, substate, Exit_status, comment and times of a job; None when neither Slurm nor
     the emulator's records can tell anything (PBS: the history is gone). Terminal views are cached
@@ -1152,6 +1167,14 @@ def qstat_main(argv: list[str]) -> int:
         sys.stderr.write(QSTAT_USAGE)
         return 2
     history = "x" in opts or "H" in opts
+    if history and not config.get("job_history_enable", True):
+        # The server refuses the whole request (PBSE_JOBHISTNOTSET); qstat.c exits 0 for it.
+        for operand in operands or [""]:
+            sys.stderr.write(f"qstat: PBS is not configured to maintain job history {shown_id(operand, config) if operand else ''}".rstrip() + "\n")
+        if output_format == "json":
+            sys.stdout.write(render_json([("timestamp", int(time.time())), ("pbs_version", PBS_VERSION),
+                                          ("pbs_server", config["server"])]))
+        return 0
     users = [u.split("@")[0] for u in opts["u"].split(",")] if "u" in opts else None
     state_filter = "EHQTW" if "i" in opts else "RS" if "r" in opts else "MFX" if "H" in opts else None
 
@@ -1183,7 +1206,7 @@ def qstat_main(argv: list[str]) -> int:
         if operand is not None and operand[:1].isdigit():
             seq = seq_of(operand, config)
             record = state.load(seq) if seq else None
-            view = job_view(record, slurm.get(seq), state) if record else None
+            view = visible_view(record, slurm.get(seq), state, config) if record else None
             if view is None:
                 sys.stderr.write(f"qstat: Unknown Job Id {shown_id(operand, config)}\n")
                 any_failed = PBSE_UNKJOBID
@@ -1207,7 +1230,7 @@ def qstat_main(argv: list[str]) -> int:
                     continue
                 if users is not None and record["owner"] not in users:
                     continue
-                view = job_view(record, slurm.get(record["seq"]), state)
+                view = visible_view(record, slurm.get(record["seq"]), state, config)
                 if view is None:
                     continue
                 if view["job_state"] in FINISHED_STATES and not history:
@@ -1365,7 +1388,7 @@ def qselect_main(argv: list[str]) -> int:
             continue
         if queue and record["queue"] != queue:
             continue
-        view = job_view(record, slurm.get(record["seq"]), state)
+        view = visible_view(record, slurm.get(record["seq"]), state, config)
         if view is None or view["job_state"] not in states:
             continue
         print(record["pbs_id"])
