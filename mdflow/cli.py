@@ -87,7 +87,7 @@ def prepare_snakemake(argv: list):
     check_config_values(args.config)
     if scripts_dir and not args.dryrun:
         raise MdflowError("--scripts DIR only goes with --dry-run")
-    workdir = site_workdir(profile)
+    workdir = site_workdir(profile, keep_unset=is_read_only(args))
     if profile.scheduler != "local" and not is_read_only(args):
         check_batch_site(profile, args)
     print(f"mdflow: profile {profile.name!r} ({profile.scheduler}) from {profile.path}", file=sys.stderr)
@@ -132,11 +132,12 @@ def cancel_on_sigterm() -> None:
     JobScheduler.exit_gracefully = interrupt
 
 
-def site_workdir(profile) -> str:
-    """The profile's work directory with $VARIABLES expanded (e.g. $SCRATCH on a login node)."""
+def site_workdir(profile, keep_unset: bool = False) -> str:
+    """The profile's work directory with $VARIABLES expanded (e.g. $SCRATCH on a login node).
+    keep_unset (a dry-run, anywhere): a variable not set here stays as written."""
     workdir = profile.site.get("workdir", "scratch")
     expanded = os.path.expandvars(os.path.expanduser(workdir))
-    if "$" in expanded:
+    if "$" in expanded and not keep_unset:
         raise MdflowError(f"profile {profile.name!r}, key 'workdir': {workdir!r} names a variable that is not set here")
     if re.search(UNSAFE_IN_JOB_ARGS, expanded):
         raise MdflowError(f"profile {profile.name!r}, key 'workdir': {workdir!r} expands to {expanded!r}, which holds "
@@ -160,6 +161,22 @@ def is_read_only(args) -> bool:
     return bool(args.dryrun or args.dag or args.rulegraph or args.summary or args.list_target_rules)
 
 
+ACCOUNT_PLACEHOLDER = "ACCOUNT-NOT-SET"
+
+
+def missing_account(profile) -> bool:
+    return bool(profile.site.get("account_required")) and not profile.site.get("account")
+
+
+def check_account(profile) -> None:
+    """Sites that charge every job to an allocation refuse jobs without one: say so before submitting."""
+    if missing_account(profile):
+        raise MdflowError(f"profile {profile.name!r} ({profile.path / 'mdflow.yaml'}): key 'account' is not set; "
+                          f"{profile.site.get('description', profile.name).split('.')[0]} charges every job to an "
+                          f"allocation: add `account: YOUR_PROJECT` to a profile that extends {profile.name} "
+                          f"(or to ./profiles/{profile.name}/mdflow.yaml)")
+
+
 BATCH_RULES = ("setup", "simulate")  # the rules a batch profile submits; the others run on the login node
 
 
@@ -170,6 +187,7 @@ def check_batch_site(profile, args) -> None:
     from mdflow.executors.adapter import parse_walltime
     from mdflow.executors.render import choose_queue
 
+    check_account(profile)
     adapter = adapters.get(profile.scheduler)
     missing = [command for command in adapter.COMMANDS if shutil.which(command) is None]
     if missing:
@@ -227,11 +245,17 @@ def run_snakemake(argv: list) -> int:
     if args.dryrun and profile.scheduler != "local":
         from mdflow.executors import dryrun
 
-        problems = dryrun.install(current_site(), args.mdflow_scripts_dir, Path.cwd())
+        site = current_site()
+        if missing_account(profile):
+            print(f"mdflow: profile {profile.name!r} sets no `account`; the batch scripts show "
+                  f"{ACCOUNT_PLACEHOLDER} where {profile.name} needs your allocation (a real run refuses to start)",
+                  file=sys.stderr)
+            site = {**site, "account": ACCOUNT_PLACEHOLDER}
+        problems = dryrun.install(site, args.mdflow_scripts_dir, Path.cwd())
     if profile.scheduler != "local":
         cancel_on_sigterm()
     lock = contextlib.nullcontext() if read_only else controller_lock(Path.cwd())
-    progress = show_progress(Path.cwd(), campaign, profile.name, site_workdir(profile),
+    progress = show_progress(Path.cwd(), campaign, profile.name, site_workdir(profile, keep_unset=read_only),
                              quiet=bool(read_only) or args.quiet is not None)
     with lock, progress:
         success = snakemake.cli.args_to_api(args, parser)
@@ -278,6 +302,7 @@ def run_profiles(argv: list) -> int:
     if action in ("show", "check") and len(rest) == 1:
         profile = profiles.load_profile(rest[0], project)  # validates: raises one clear line
         if action == "check":
+            check_account(profile)
             print(f"profile {rest[0]!r} is valid ({profile.scheduler}; {' -> '.join(str(d) for d in profile.chain)})")
             return 0
         print(profiles.describe(profile))

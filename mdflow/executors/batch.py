@@ -28,7 +28,7 @@ from snakemake_interface_executor_plugins.utils import encode_target_jobs_cli_ar
 from mdflow.errors import MdflowError
 from mdflow.executors import adapters, ensembles, outcome
 from mdflow.executors.adapter import AMBIGUOUS, FAILED, FATAL, GONE, LIMIT, QUEUED, RUNNING, SUCCESS, JobRequest, JobStatus
-from mdflow.executors.render import build_request, choose_queue, queue_limits, render_script
+from mdflow.executors.render import build_request, choose_ensemble_queue, choose_queue, queue_limits, render_script
 from mdflow.executors.site import current_site
 from mdflow.ledger import Ledger
 
@@ -282,9 +282,14 @@ class Executor(RemoteExecutor):
         limit = queue_limits(self.site).get(queue, {}).get("max_walltime_min")
         planned = ensembles.plan(short, slots.free(queue), policy, limit)
         for ensemble in planned:
-            slots.take(queue)
             try:
-                self.submit_ensemble(ensemble, queue)
+                shape = self.ensemble_shape(ensemble)
+            except MdflowError as error:
+                raise WorkflowError(f"ensemble policy: {error}") from None
+            if not slots.take(shape[0]):
+                continue  # its queue is full: the members wait for the next round
+            try:
+                self.submit_ensemble(ensemble, shape)
             except SubmissionRefused as refused:
                 self.logger.error(str(refused))
                 continue
@@ -292,20 +297,30 @@ class Executor(RemoteExecutor):
                 self.pending.remove(member.key)
                 self.pending_since.pop(member.key, None)
 
-    def ensemble_request(self, ensemble: ensembles.Ensemble, queue) -> JobRequest:
+    def ensemble_shape(self, ensemble: ensembles.Ensemble) -> tuple:
+        """(queue, nodes, why): as many nodes as the members need at once (never more than the
+        policy's), in the queue that charges the fewest node-hours for them."""
+        needed = ensembles.nodes_needed(ensemble, self.policy)
+        return choose_ensemble_queue(self.site, ensemble.walltime_min, needed)
+
+    def ensemble_request(self, ensemble: ensembles.Ensemble, shape: tuple) -> JobRequest:
+        queue, nodes, _ = shape
         self.ensemble_count += 1
         first = ensemble.members[0].key
         name = f"ensemble.{os.getpid()}.{self.ensemble_count}.{job_rule(first)}.{len(ensemble.members)}"
-        nodes = self.policy.nodes
+        gpus_per_node = int(self.site.get("gpus_per_node") or 0)
+        gpus = min(sum(self.request_for(m.key).gpus for m in ensemble.members), nodes * gpus_per_node)
         return JobRequest(
             name=name, queue=queue, walltime_min=ensemble.walltime_min, nodes=nodes, tasks=nodes,
-            cpus_per_task=ensemble.cores if nodes == 1 else self.policy.cores_per_node,
+            cpus_per_task=ensemble.cores if nodes == 1 else self.policy.cores_per_node, gpus=gpus,
             account=self.site.get("account"), log_path=f"{self.log_dir}/{name}.log", workdir=str(self.project),
             extra=tuple(self.site.get("directives") or ()), select_extra=self.site.get("select_extra", ""),
+            cluster=self.site.get("cluster"),
         )
 
-    def submit_ensemble(self, ensemble: ensembles.Ensemble, queue):
-        request = self.ensemble_request(ensemble, queue)
+    def submit_ensemble(self, ensemble: ensembles.Ensemble, shape: tuple):
+        queue = shape[0]
+        request = self.ensemble_request(ensemble, shape)
         jobs = [m.key for m in ensemble.members]
         outcome.remove_stale(request.log_path, request.workdir)
         script = self.write_script(f"{request.name}.sh", self.render(

@@ -121,10 +121,16 @@ def install(site: dict, scripts_dir: str | None, project: Path) -> list:
         logger.info(f"Ensemble plan for {len(members)} short job(s) ready together: {len(planned)} ensemble(s)"
                     + (f"; {waiting} wait for free queue slots" if waiting else ""))
         for ensemble in planned:
-            request = plan.ensemble_request(ensemble, queue)
+            try:
+                shape = plan.ensemble_shape(ensemble)
+            except MdflowError as error:
+                problems.append(f"ensemble policy: {error}")
+                continue
+            request = plan.ensemble_request(ensemble, shape)
             jobs = [m.key for m in ensemble.members]
             logger.info(f"    {request.name}: {len(jobs)} members, {request.nodes} node(s), {request.cpus_per_task} cores, "
-                        f"walltime {request.walltime_min} min (honest), queue {queue or 'default'}: "
+                        f"{request.gpus} GPU(s), walltime {request.walltime_min} min (honest), queue "
+                        f"{shape[0] or 'default'} ({shape[2]}): "
                         + ", ".join(f"{job_rule(j)}[{','.join(map(str, job_wildcards(j).values()))}]" for j in jobs))
             if scripts_dir:
                 path = Path(scripts_dir) / f"{request.name}.sh"

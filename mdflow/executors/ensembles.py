@@ -100,6 +100,11 @@ def honest_walltime(members, capacity: int) -> int:
     return sum(max(m.runtime_min for m in layer) for layer in layers(members, capacity))
 
 
+def nodes_needed(ensemble: "Ensemble", policy: Policy) -> int:
+    """Nodes the ensemble's widest layer needs, at most the policy's."""
+    return min(policy.nodes, max(1, math.ceil(ensemble.cores / max(1, policy.cores_per_node))))
+
+
 def cores_needed(members, capacity: int) -> int:
     return max(sum(m.cores for m in layer) for layer in layers(members, capacity))
 

@@ -71,6 +71,38 @@ def choose_queue(site: dict, walltime_min: int, nodes: int, requested: str | Non
                       f"({described}); lower the job's runtime/nodes or segment_ps")
 
 
+def choose_ensemble_queue(site: dict, walltime_min: int, nodes_needed: int) -> tuple:
+    """(queue, nodes to ask for, why) for an ensemble whose members need `nodes_needed` nodes: the
+    queue that charges the fewest node-hours. A queue with a node minimum (Theta's default: 128)
+    takes the ensemble only by asking for that minimum, so small work goes to a queue without one
+    (a debug queue) when its walltime fits; ties go to the site's default queue, then listed order."""
+    limits = queue_limits(site)
+    if not limits:
+        return site.get("queue"), nodes_needed, "the site lists no queues"
+    default = site.get("queue")
+    order = ([default] if default in limits else []) + [q for q in limits if q != default]
+    options, skipped = [], []
+    for name in order:
+        limit = limits[name]
+        if limit["max_walltime_min"] is not None and walltime_min > limit["max_walltime_min"]:
+            skipped.append(f"{name} allows {format_walltime(limit['max_walltime_min'])}")
+            continue
+        if limit["max_nodes"] is not None and nodes_needed > limit["max_nodes"]:
+            skipped.append(f"{name} allows {limit['max_nodes']} nodes")
+            continue
+        options.append((max(nodes_needed, limit["min_nodes"] or 1), name))
+    if not options:
+        raise MdflowError(f"ensemble of {walltime_min} min on {nodes_needed} node(s) fits no queue of site "
+                          f"{site.get('name', 'this site')} ({'; '.join(skipped)})")
+    nodes, queue = min(options, key=lambda option: option[0])  # min() keeps the first of equals
+    why = f"{nodes_needed} node(s) of work"
+    if nodes > nodes_needed:
+        why += f", asked as {nodes}: queue {queue} takes no fewer"
+    wasteful = [f"{n} needs at least {limits[n]['min_nodes']} nodes" for c, n in options
+                if n != queue and c > nodes]
+    return queue, nodes, "; ".join([why] + wasteful + skipped)
+
+
 def _describe(name: str, limit: dict) -> str:
     wall = format_walltime(limit["max_walltime_min"]) if limit["max_walltime_min"] else "no walltime limit"
     nodes = f", max {limit['max_nodes']} nodes" if limit["max_nodes"] else ""

@@ -131,13 +131,13 @@ def test_exit_status_reaches_the_executor(emulator):
     assert f"id={bad}" in (emulator.work / "exits3.log").read_text()
 
 
-def test_qdel_of_a_running_job_is_failed_271(emulator):
+def test_qdel_of_a_running_job_is_failed_by_sigterm(emulator):
     assert emulator.qsub(script("sleep 60\n", "-N sleeper", "-l walltime=00:05:00")).returncode == 0
     job = emulator.submitted[0]
     emulator.wait([job], (RUNNING,))
     assert run(pbs.cancel_argv([job])).returncode == 0
     status = emulator.wait([job], (SUCCESS, FAILED))[job]
-    assert (status.state, status.exit_code) == (FAILED, 271)
+    assert (status.state, status.exit_code) == (FAILED, 143)  # Exit_status 271 = 256 + SIGTERM; reported as a shell would: 128 + 15
     assert "SIGTERM" in status.reason
     again = run(pbs.cancel_argv([job]))                          # qdel of a finished job: exit 35
     assert again.returncode == 35 and "Job has finished" in again.stderr

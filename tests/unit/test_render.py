@@ -60,3 +60,21 @@ def test_queue_refusals_are_clear():
         choose_queue(SITE, 5, 1, "gpu", "j")
     with pytest.raises(MdflowError, match="exceeds queue 'short'"):
         choose_queue(SITE, 45, 1, "short", "j")
+
+
+THETA_QUEUES = {"name": "theta", "queue": "default", "queues": {
+    "default": {"max_walltime": "24:00:00", "min_nodes": 128, "max_nodes": 4392},
+    "debug-cache-quad": {"max_walltime": "01:00:00", "max_nodes": 8}}}
+
+
+def test_ensemble_goes_to_the_queue_that_charges_least():
+    from mdflow.executors.render import choose_ensemble_queue
+
+    queue, nodes, why = choose_ensemble_queue(THETA_QUEUES, 30, 1)  # three tiny setup jobs
+    assert (queue, nodes) == ("debug-cache-quad", 1) and "default needs at least 128 nodes" in why
+    queue, nodes, why = choose_ensemble_queue(THETA_QUEUES, 90, 1)  # too long for debug: 128 nodes, said so
+    assert (queue, nodes) == ("default", 128) and "asked as 128" in why and "debug-cache-quad allows 01:00:00" in why
+    assert choose_ensemble_queue(THETA_QUEUES, 30, 200)[:2] == ("default", 200)
+    assert choose_ensemble_queue(SITE, 20, 1)[:2] == ("short", 1)  # equal cost: the default queue
+    with pytest.raises(MdflowError, match="fits no queue"):
+        choose_ensemble_queue(THETA_QUEUES, 3000, 1)
