@@ -22,6 +22,7 @@ import math
 import os
 import re
 import sqlite3
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,7 @@ class SegmentRow:
     steps_done: int
     steps_total: int
     detail: str = ""
+    waiting_for: str = ""  # the scheduler's reason a queued job waits (Priority, Resources, …)
 
     @property
     def progress(self) -> float:
@@ -241,8 +243,9 @@ def segment_row(system, replica, segment, evidence: Evidence, site_name: str) ->
         site = site_name  # the evidence lies in this site's work directory
     else:
         site = ""
+    waiting_for = (e.reason or "") if e is not None and state == "queued" else ""
     return SegmentRow(system.name, replica, segment, state, site, e.external_id if e else "", steps,
-                      system.steps_per_segment, detail)
+                      system.steps_per_segment, detail, waiting_for)
 
 
 # -- one system and the campaign ----------------------------------------------------------------
@@ -412,13 +415,22 @@ def columns(header: list, rows: list, right=frozenset()) -> list:
     ]
 
 
+def _waiting(rows) -> str:
+    """' (Priority 3, Resources 1)': why queued segments wait, as the scheduler says, most common first."""
+    reasons = Counter(r.waiting_for.split(":")[0][:40] for r in rows if r.state == "queued" and r.waiting_for)
+    if not reasons:
+        return ""
+    shown = [f"{reason} {count}" for reason, count in reasons.most_common(2)]
+    return f" ({', '.join(shown)}{', …' if len(reasons) > 2 else ''})"
+
+
 def summary_line(status: Status) -> str:
     """One compact line for the progress display; rare states only when present."""
     totals = count_states(status.rows)
     parts = [f"segments {totals['done']}/{len(status.rows)} done"]
     for state in STATES[1:-1]:
         if totals[state] or state in ("running", "queued", "failed"):
-            parts.append(f"{totals[state]} {state}")
+            parts.append(f"{totals[state]} {state}" + (_waiting(status.rows) if state == "queued" else ""))
     done = sum(r.steps_done for r in status.rows)
     total = sum(r.steps_total for r in status.rows)
     return f"mdflow: {', '.join(parts)}; {_percent(done, total)} of all steps"

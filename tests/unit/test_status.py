@@ -290,3 +290,15 @@ def test_adaptive_decisions_ask_for_the_next_segment(tmp_path):
     (decisions / "after_seg003.json").write_text("{half a file")
     assert status.segments_asked_for(decisions) == {2}
     assert status.segments_asked_for(tmp_path / "nowhere") == set()
+
+
+def test_progress_line_says_why_queued_segments_wait(tmp_path):
+    project = tmp_path / "project"
+    campaign = make_campaign(make_system("villin", 1, 1, 100))
+    ledger = Ledger(project / ".mdflow/ledger.sqlite")
+    touch(project / "results/villin/setup/setup.json")
+    submit(ledger, "31", "simulate", "submitted", system="villin", replica="0", segment="000")
+    ledger.update("stampede", "31", "queued", reason="Priority")
+    (row,) = status.collect(project, campaign, "stampede", SCRATCH).rows
+    assert row.waiting_for == "Priority" and "(Priority)" in row.detail
+    assert "1 queued (Priority 1)" in status.summary_line(status.collect(project, campaign, "stampede", SCRATCH))
