@@ -103,3 +103,35 @@ def test_find_by_name_sees_finished_jobs_and_keeps_only_this_projects():
     assert slurm.parse_find_by_name("", "/home/jdoe/campaign") == []
     with pytest.raises(ValueError):
         slurm.parse_find_by_name("\x00garbage \ufffd|||\n%%%\n", "/home/jdoe/campaign")
+
+
+def test_federated_ids_are_polled_and_cancelled_on_their_cluster():
+    calls = []
+
+    def run(argv):
+        calls.append(argv)
+        cluster = next((a.split("=")[1] for a in argv if a.startswith("--clusters=")), None)
+        lines = {"a": "CLUSTER: a\n11|RUNNING|None|0:0|\n", "b": "CLUSTER: b\n11|COMPLETED|None|0:0|\n",
+                 None: "12|PENDING|Priority|0:0|\n"}[cluster]
+        return subprocess.CompletedProcess(argv, 0, lines, "")
+
+    statuses = slurm.poll(["11;a", "11;b", "12"], run, {}, {})
+    assert {k: v.state for k, v in statuses.items()} == {"11;a": RUNNING, "11;b": SUCCESS, "12": QUEUED}
+    assert len(calls) == 3 and {"--clusters=a", "--clusters=b"} <= {a for c in calls for a in c}
+    assert slurm.cancel_argvs(["11;a", "12", "13"]) == [["scancel", "--clusters=a", "11"], ["scancel", "12", "13"]]
+    assert slurm.parse_submit("75168975;clustername\n") == "75168975;clustername"
+    assert slurm.parse_submit("Submitted batch job 3969755 on cluster nautilus\n") == "3969755;nautilus"
+
+
+def test_ambiguous_policy_refusal_is_decided_by_the_users_own_job_count():
+    from types import SimpleNamespace
+
+    from mdflow.executors.batch import Executor
+
+    site = {"max_queued": 100, "queues": {"q": {"max_queued": 10}}}
+    near = SimpleNamespace(site=site, count_user_jobs=lambda queue: 9)
+    far = SimpleNamespace(site=site, count_user_jobs=lambda queue: 2)
+    unknown = SimpleNamespace(site=site, count_user_jobs=lambda queue: None)
+    assert Executor.near_queue_limit(near, "q") and not Executor.near_queue_limit(far, "q")
+    assert not Executor.near_queue_limit(unknown, "q")
+    assert Executor.near_queue_limit(SimpleNamespace(site=site, count_user_jobs=lambda queue: 95), "other")

@@ -115,3 +115,28 @@ def test_corpus_size_and_spread():
     """The issue asks for at least 60 real samples over the three schedulers."""
     by_scheduler = {d.name: len(list(d.glob("*.yaml"))) for d in CORPUS.iterdir() if d.is_dir()}
     assert sum(by_scheduler.values()) >= 60 and all(by_scheduler.get(s, 0) >= 10 for s in ("slurm", "pbs", "cobalt")), by_scheduler
+
+
+STATUS_PARSERS = {
+    "slurm.parse_squeue": lambda s: slurm.parse_squeue(s["returncode"], s["stdout"], s["stderr"]),
+    "slurm.parse_sacct": lambda s: slurm.parse_sacct(s["stdout"]),
+    "slurm.parse_scontrol": lambda s: slurm.parse_scontrol(s["stdout"]),
+    "slurm.count_user_jobs": lambda s: slurm.count_user_jobs(0, s["stdout"], ""),
+    "pbs.parse_qstat json": lambda s: pbs.parse_qstat(s["returncode"], s["stdout"], s["stderr"], ["1", "308834"]),
+    "pbs.parse_qstat text": lambda s: pbs.parse_qstat(s["returncode"], s["stdout"], s["stderr"], ["1"], text=True),
+    "pbs.count_user_jobs": lambda s: pbs.count_user_jobs(0, s["stdout"], ""),
+    "cobalt.parse_qstat_answer": lambda s: cobalt.parse_qstat_answer(s["returncode"], s["stdout"], s["stderr"]),
+    "cobalt.status_from_cobaltlog": lambda s: cobalt.status_from_cobaltlog(s["stdout"]),
+}
+
+
+@pytest.mark.parametrize("parser", sorted(STATUS_PARSERS))
+def test_every_parser_survives_the_whole_corpus(parser):
+    """Any scheduler's output, fed to any parser, is either read or refused the documented way
+    (RuntimeError: no usable answer, ValueError: not this format): never a crash."""
+    for path in SAMPLES:
+        sample = load(path)
+        try:
+            STATUS_PARSERS[parser](sample)
+        except (RuntimeError, ValueError):
+            pass
