@@ -87,6 +87,8 @@ def prepare_snakemake(argv: list):
     check_config_values(args.config)
     if scripts_dir and not args.dryrun:
         raise MdflowError("--scripts DIR only goes with --dry-run")
+    if profile.scheduler != "local" and not is_read_only(args):
+        check_account(profile)
     workdir = site_workdir(profile, keep_unset=is_read_only(args))
     if profile.scheduler != "local" and not is_read_only(args):
         check_batch_site(profile, args)

@@ -35,6 +35,7 @@ class JobRequest:
     extra: tuple = ()          # raw site directives, appended as given
     select_extra: str = ""     # PBS: appended to the select statement (e.g. "system=polaris")
     cluster: str | None = None # Slurm multi-cluster/federation: --clusters=NAME
+    whole_nodes: bool = False  # the site gives every job whole nodes: no per-job memory or CPU counts
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ One executor, one adapter per scheduler (render directives, submit, parse id, po
 """
 
 import os
+import shlex
 import subprocess
 import threading
 import time
@@ -267,7 +268,7 @@ class Executor(RemoteExecutor):
     def submit_single(self, job, request: JobRequest):
         outcome.remove_stale(request.log_path, request.workdir)
         script = self.write_script(f"{request.name}.a{job.attempt}.sh",
-                                   self.render(request, self.format_job_exec(job)))
+                                   self.render(request, self.single_exec(job, request)))
         external_id = self.submit_or_fail(script, request, [job])
         self.record(job, request, external_id, request.log_path)
         self.logger.info(f"Submitted {request.name} to {self.site['name']} "
@@ -315,7 +316,7 @@ class Executor(RemoteExecutor):
             cpus_per_task=ensemble.cores if nodes == 1 else self.policy.cores_per_node, gpus=gpus,
             account=self.site.get("account"), log_path=f"{self.log_dir}/{name}.log", workdir=str(self.project),
             extra=tuple(self.site.get("directives") or ()), select_extra=self.site.get("select_extra", ""),
-            cluster=self.site.get("cluster"),
+            cluster=self.site.get("cluster"), whole_nodes=bool(self.site.get("whole_nodes")),
         )
 
     def submit_ensemble(self, ensemble: ensembles.Ensemble, shape: tuple):
@@ -331,6 +332,14 @@ class Executor(RemoteExecutor):
         self.logger.info(f"Submitted ensemble {request.name}: {len(jobs)} jobs, {request.cpus_per_task} cores, "
                          f"{request.walltime_min} min, queue {queue or 'default'}, as {self.adapter.NAME} job {external_id}")
 
+    def single_exec(self, job, request: JobRequest) -> str:
+        """The job's command line; where batch scripts run on a service node (Cray ALPS: aprun),
+        started on the compute node through the launcher."""
+        command = self.format_job_exec(job)
+        if self.site.get("launcher") in SERVICE_NODE_LAUNCHERS:
+            return launched(self.site["launcher"], 0, request.cpus_per_task, command)
+        return command
+
     def ensemble_launches(self, jobs: list, request: JobRequest) -> list:
         """One inner Snakemake per node running that node's members concurrently (--keep-going: a
         failing member does not stop the others); with several nodes each is started by the launcher."""
@@ -338,10 +347,10 @@ class Executor(RemoteExecutor):
         per_node = [jobs[i::nodes] for i in range(nodes)]
         cores = request.cpus_per_task
         commands = [self.ensemble_exec(members, cores) for members in per_node if members]
-        if nodes == 1:
+        if nodes == 1 and self.site.get("launcher") not in SERVICE_NODE_LAUNCHERS:
             return commands
-        launcher = LAUNCHERS.get(self.site.get("launcher", "local"), LAUNCHERS["local"])
-        return [launcher(index, cores) + command for index, command in enumerate(commands)]
+        name = self.site.get("launcher", "local")
+        return [launched(name, index, cores, command) for index, command in enumerate(commands)]
 
     def ensemble_exec(self, jobs: list, cores: int) -> str:
         """Snakemake's own remote command line (as RealExecutor.format_job_exec builds it), for many targets."""
@@ -639,4 +648,12 @@ def _ibrun(index: int, cores: int) -> str:
     return f"ibrun -n 1 -o {index} "
 
 
+def launched(launcher: str, index: int, cores: int, command: str) -> str:
+    """`command` (a shell line: it may start with `export …&&`) started through the site launcher."""
+    prefix = LAUNCHERS.get(launcher, LAUNCHERS["local"])(index, cores)
+    return prefix + "bash -c " + shlex.quote(command) if prefix else command
+
+
+# Launchers whose batch scripts run on a service (MOM) node: every command is started through them.
+SERVICE_NODE_LAUNCHERS = ("aprun",)
 LAUNCHERS = {"srun": _srun, "mpiexec": _mpiexec, "aprun": _aprun, "ibrun": _ibrun, "local": lambda i, c: ""}

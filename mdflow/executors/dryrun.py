@@ -90,7 +90,7 @@ def install(site: dict, scripts_dir: str | None, project: Path) -> list:
         if scripts_dir:
             path = Path(scripts_dir) / f"{request.name}.sh"
             plan = planner(self)
-            path.write_text(render_script(plan.adapter, request, site, plan.format_job_exec(job), plan.template_dir()))
+            path.write_text(render_script(plan.adapter, request, site, plan.single_exec(job, request), plan.template_dir()))
             logger.info(f"    batch script: {path}")
 
     def run_jobs(self, jobs):

@@ -93,9 +93,11 @@ def select_statement(request: JobRequest) -> str:
     nodes and rounded up (Slurm's --gpus is per job, PBS's ngpus per chunk)."""
     nodes = max(1, request.nodes)
     tasks_per_node = math.ceil(max(1, request.tasks) / nodes)
-    chunk = f"{nodes}:ncpus={tasks_per_node * max(1, request.cpus_per_task)}"
-    if tasks_per_node > 1:
-        chunk += f":mpiprocs={tasks_per_node}"
+    chunk = str(nodes)
+    if not request.whole_nodes:  # Polaris schedules whole nodes: `select=N:system=polaris`
+        chunk += f":ncpus={tasks_per_node * max(1, request.cpus_per_task)}"
+        if tasks_per_node > 1:
+            chunk += f":mpiprocs={tasks_per_node}"
     if request.gpus:
         chunk += f":ngpus={math.ceil(request.gpus / nodes)}"
     if request.mem_mb:

@@ -120,7 +120,8 @@ def build_request(site: dict, rule: str, wildcards: dict, resources: dict, threa
                           f"number of minutes or HH:MM:SS") from None
     nodes = int(resources.get("nodes") or 1)
     queue = choose_queue(site, walltime, nodes, resources.get("queue") or resources.get("partition"), name)
-    mem = resources.get("mem_mb")
+    whole_nodes = bool(site.get("whole_nodes"))
+    mem = None if whole_nodes else resources.get("mem_mb")
     return JobRequest(
         name=name,
         queue=queue,
@@ -136,6 +137,7 @@ def build_request(site: dict, rule: str, wildcards: dict, resources: dict, threa
         extra=tuple(site.get("directives") or ()),
         select_extra=site.get("select_extra", ""),
         cluster=site.get("cluster"),
+        whole_nodes=whole_nodes,
     )
 
 

@@ -84,8 +84,10 @@ AMBIGUOUS_PATTERNS = ("Job violates accounting/QOS policy", "AssocMaxSubmitJobLi
 
 def directives(request: JobRequest) -> list[str]:
     lines = [f"--job-name={request.name}", f"--time={format_walltime(request.walltime_min)}",
-             f"--nodes={request.nodes}", f"--ntasks={request.tasks}", f"--cpus-per-task={request.cpus_per_task}",
-             f"--output={request.log_path}", f"--chdir={request.workdir}"]
+             f"--nodes={request.nodes}", f"--ntasks={request.tasks}"]
+    if not request.whole_nodes:  # TACC: whole nodes, --mem refused, --cpus-per-task undocumented
+        lines.append(f"--cpus-per-task={request.cpus_per_task}")
+    lines += [f"--output={request.log_path}", f"--chdir={request.workdir}"]
     if request.queue:
         lines.append(f"--partition={request.queue}")
     if request.account:

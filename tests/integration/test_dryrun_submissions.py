@@ -1,4 +1,8 @@
-"""`mdflow --dry-run` on a cluster profile shows where each job would go and writes its batch script."""
+"""`mdflow --dry-run` on a cluster profile shows where each job would go and writes its batch script;
+on the shipped site profiles it works anywhere (no site variables needed) and the scripts follow the
+sites' documented rules (profiles/SOURCES.md)."""
+
+import re
 
 import pytest
 
@@ -14,18 +18,67 @@ def test_dry_run_shows_site_queue_and_writes_scripts(tmp_path):
     result = run_mdflow(project, "--profile", "mystampede", "--configfile", "config/ci.yaml", "--dry-run",
                         "--scripts", str(scripts), env_extra={"SCRATCH": str(tmp_path / "scratch")}, check=True)
     out = result.stdout + result.stderr
-    assert out.count("submission: site mystampede (slurm), queue skx, walltime 60 min") == 3 + 8
+    assert out.count("submission: short job, packed into an ensemble") == 3 + 8
     assert "submission: none (local rule, runs on this host)" in out
+    assert "sets no `account`" not in out
     written = sorted(p.name for p in scripts.iterdir())
-    assert len(written) == 11 and "simulate.villin.0.001.sh" in written and not any("push" in n for n in written)
-    script = (scripts / "simulate.villin.0.001.sh").read_text()
+    assert written and all(name.startswith("ensemble.") for name in written)
+    script = next(p for p in scripts.iterdir() if ".simulate." in p.name).read_text()
     assert "#SBATCH --account=CHE23001" in script and "#SBATCH --partition=skx" in script
-    assert "--target-jobs 'simulate:system=villin,replica=0,segment=001'" in script
+    assert re.search(r"--target-jobs 'simulate:system=[\w-]+,replica=\d,segment=\d{3}'", script)
     assert str(tmp_path / "scratch" / "mdflow") in script  # $SCRATCH/mdflow expanded on the login node
     assert not (project / ".mdflow" / "ledger.sqlite").exists()  # nothing was submitted
+
+
+def dry_run_site(tmp_path, monkeypatch, name: str):
+    """`mdflow --profile NAME -n --scripts DIR` as a new user runs it off-site: no $SCRATCH, no account."""
+    monkeypatch.delenv("SCRATCH", raising=False)
+    project = make_project(tmp_path / "project")
+    scripts = tmp_path / "scripts"
+    result = run_mdflow(project, "--profile", name, "-n", "--scripts", str(scripts))
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout + result.stderr
+    assert f"profile '{name}' sets no `account`" in out
+    texts = {p.name: p.read_text() for p in scripts.iterdir()}
+    assert texts and all("ACCOUNT-NOT-SET" in text for text in texts.values())
+    return out, texts
+
+
+def test_stampede_packs_one_node_work_and_asks_for_no_memory(tmp_path, monkeypatch):
+    out, texts = dry_run_site(tmp_path, monkeypatch, "stampede")
+    assert all(name.startswith("ensemble.") for name in texts)  # whole nodes: no one-thread job per node
+    for text in texts.values():
+        assert "#SBATCH --nodes=1" in text and "--mem" not in text and "--cpus-per-task" not in text
+        assert "#SBATCH --partition=skx" in text
+    assert any("site_workdir=$SCRATCH/mdflow" in text for text in texts.values())  # left for the site to expand
+
+
+def test_polaris_simulate_asks_for_a_gpu_on_whole_nodes(tmp_path, monkeypatch):
+    out, texts = dry_run_site(tmp_path, monkeypatch, "polaris")
+    simulate = [t for n, t in texts.items() if n.startswith("simulate.")]
+    assert simulate and all("#PBS -l select=1:ngpus=1:system=polaris" in t for t in simulate)
+    assert all("#PBS -l filesystems=home:eagle" in t and "mem=" not in t for t in texts.values())
+
+
+def test_theta_sends_small_work_to_a_debug_queue_and_runs_it_on_the_compute_node(tmp_path, monkeypatch):
+    out, texts = dry_run_site(tmp_path, monkeypatch, "theta")
+    assert texts and not any("#COBALT -n 128" in t for t in texts.values())
+    assert all("#COBALT -q debug-cache-quad" in t and "#COBALT -n 1" in t for t in texts.values())
+    assert re.search(r"queue debug-cache-quad \(1 node\(s\) of work; default needs at least 128 nodes\)", out)
+    assert all("aprun -n 1 -N 1" in t for t in texts.values())  # the script itself runs on a MOM node
 
 
 def test_scripts_without_dry_run_is_refused(tmp_path):
     project = make_project(tmp_path / "project")
     result = run_mdflow(project, "--scripts", str(tmp_path / "s"))
     assert result.returncode == 2 and "--scripts DIR only goes with --dry-run" in result.stderr
+
+
+def test_real_run_and_profiles_check_name_the_missing_account(tmp_path):
+    project = make_project(tmp_path / "project")
+    for argv in (["profiles", "check", "stampede"], ["--profile", "stampede"]):
+        result = run_mdflow(project, *argv)
+        errors = [line for line in result.stderr.splitlines() if line.startswith("mdflow: error")]
+        assert result.returncode != 0 and len(errors) == 1, result.stderr[-2000:]
+        assert "key 'account' is not set" in errors[0] and "extends stampede" in errors[0]
+    assert not (project / ".mdflow" / "ledger.sqlite").exists()

@@ -24,4 +24,6 @@ def test_ci_campaign_through_emulated_scheduler(slurm, tmp_path, scheduler, queu
     assert len({e.name for e in entries}) == len(entries)
     script = next((project / ".mdflow/jobs").glob("simulate.villin.0.001.a1.sh")).read_text()
     assert {"pbs": "#PBS -q debug", "cobalt": "#COBALT -q default"}[scheduler] in script
+    if scheduler == "cobalt":  # Cray ALPS: the script runs on a MOM node, the work through aprun
+        assert "aprun -n 1 -N 1 -d 1 -cc none bash -c " in script
     assert_job_ids_in_provenance(project, entries, scheduler)

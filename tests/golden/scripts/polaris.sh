@@ -1,6 +1,6 @@
 #!/bin/bash
 #PBS -N simulate.villin.0.001
-#PBS -l select=1:ncpus=2:mem=2000mb:system=polaris
+#PBS -l select=1:system=polaris
 #PBS -l walltime=00:45:00
 #PBS -q debug
 #PBS -A PROJ123

@@ -3,12 +3,10 @@
 #SBATCH --time=00:45:00
 #SBATCH --nodes=1
 #SBATCH --ntasks=1
-#SBATCH --cpus-per-task=2
 #SBATCH --output=logs/batch/simulate.villin.0.001.a1.log
 #SBATCH --chdir=/project
 #SBATCH --partition=skx
 #SBATCH --account=PROJ123
-#SBATCH --mem=2000M
 
 # mdflow job simulate.villin.0.001 (site stampede, scheduler slurm)
 

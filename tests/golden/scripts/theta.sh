@@ -6,6 +6,7 @@
 #COBALT --cwd /project
 #COBALT -O logs/batch/simulate.villin.0.001.a1
 #COBALT --jobname simulate.villin.0.001
+#COBALT --attrs filesystems=home,theta-fs0
 
 # mdflow job simulate.villin.0.001 (site theta, scheduler cobalt)
 
