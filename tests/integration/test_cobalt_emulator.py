@@ -20,6 +20,7 @@ CONFIG = {
         "default": {"max_walltime_min": 1440, "max_queued": 20, "partition": "debug"},
         "debug-cache-quad": {"max_walltime_min": 60, "max_queued": 1, "partition": "debug",
                              "memory_mode": ["cache", "quad"]},
+        "capped": {"max_walltime_min": 120, "max_node_hours": 1, "partition": "debug"},
     },
 }
 
@@ -198,6 +199,19 @@ def test_queue_limits_are_limit_and_fatal(site):
     site.run(cobalt.cancel_argv([first]))
     assert site.wait([first])[first].state == FAILED
     assert site.run(cobalt.submit_argv(str(site.workdir / "debug_b.sh"))).returncode == 0  # room again
+
+
+def test_node_hours_limit_is_waited_out(site):
+    """cqm's maxnodehours counts the user's queued and running jobs: it clears as they end."""
+    first = site.submit("capped_a", "sleep 30\n", queue="capped", walltime_min=40)
+    path, _ = site.script("capped_b", "true\n", queue="capped", walltime_min=40)
+    second = site.run(cobalt.submit_argv(str(path)))
+    assert second.returncode != 0
+    assert "The limit of 1 node hours per user in the 'capped' queue has been reached" in second.stderr
+    assert cobalt.classify_submit_error(second.stderr) == LIMIT
+    site.run(cobalt.cancel_argv([first]))
+    assert site.wait([first])[first].state == FAILED
+    assert site.run(cobalt.submit_argv(str(path))).returncode == 0
 
 
 def test_injected_queue_manager_failures(site):

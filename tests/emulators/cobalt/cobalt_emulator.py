@@ -523,6 +523,12 @@ def _qsub(argv) -> int:
             mine = [r for r in records if r["user"] == user and r["queue"] == queue and cobalt_state(r, slurm)]
             if len(mine) >= int(maxqueued):
                 problems.append("The limit of %s jobs per user in the '%s' queue has been reached" % (maxqueued, queue))
+        maxnodehours = qconf.get("max_node_hours")  # cqm Restriction maxnodehours: queued + running + this job
+        if maxnodehours is not None:
+            mine = [r for r in records if r["user"] == user and r["queue"] == queue and cobalt_state(r, slurm)]
+            used = sum(int(r["nodes"]) * int(r["walltime"]) for r in mine) + int(opts.nodes) * int(walltime)
+            if used > float(maxnodehours) * 60:
+                problems.append("The limit of %s node hours per user in the '%s' queue has been reached" % (maxnodehours, queue))
         if problems:
             return queue_fault("".join(p + "\n" for p in problems))
 
