@@ -55,7 +55,7 @@ class Campaign:
     settings: dict
     systems: dict  # name -> System, in sheet order
     report_interval_steps: int
-    checkpoint_interval_steps: int
+    checkpoint_interval_steps: int | None  # the optional ps cap; checkpoint_interval_min always applies
 
     @property
     def results(self) -> str:
@@ -272,12 +272,26 @@ def parse_system(path: Path, number: int, cells: dict, schema: dict, timestep_fs
     return System(segments=segments, steps_per_segment=steps, **values, **adaptive)
 
 
+def checkpoint_interval_steps(settings: dict, where: str = "config") -> int | None:
+    """The optional ps cap on checkpoint spacing, in steps (None: wall-clock cadence only)."""
+    if settings.get("checkpoint_interval_ps") is None:
+        return None
+    return ps_to_steps(settings["checkpoint_interval_ps"], settings["timestep_fs"], f"{where}, key 'checkpoint_interval_ps'")
+
+
+def checkpoint_cadence(config: dict) -> tuple:
+    """(steps cap or None, minutes) from a campaign config as Snakemake hands it to a job. Not rule
+    params: how often a segment checkpoints changes no result, so changing it must rerun nothing."""
+    settings = fill_defaults(dict(config), _schema("config.schema.yaml"))
+    return checkpoint_interval_steps(settings), float(settings["checkpoint_interval_min"])
+
+
 def build_campaign(config: dict, project: Path, where: str = "config") -> Campaign:
     settings = validate(config, _schema("config.schema.yaml"), where)
     timestep = settings["timestep_fs"]
     report_steps = ps_to_steps(settings["report_interval_ps"], timestep, f"{where}, key 'report_interval_ps'")
-    checkpoint_steps = ps_to_steps(settings["checkpoint_interval_ps"], timestep, f"{where}, key 'checkpoint_interval_ps'")
-    if checkpoint_steps % report_steps:
+    checkpoint_steps = checkpoint_interval_steps(settings, where)
+    if checkpoint_steps and checkpoint_steps % report_steps:
         raise MdflowError(
             f"{where}, key 'checkpoint_interval_ps': {settings['checkpoint_interval_ps']} is not a whole "
             f"multiple of report_interval_ps {settings['report_interval_ps']}"

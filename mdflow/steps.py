@@ -48,6 +48,7 @@ def push(smk) -> None:
 
 
 def simulate(smk) -> None:
+    from mdflow.campaign import checkpoint_cadence
     from mdflow.md.simulate import SegmentSpec, run_segment
 
     transfer.verify(smk.input.manifest, [smk.input.system, smk.input.topology], redo="pushes it again")
@@ -55,11 +56,13 @@ def simulate(smk) -> None:
     transfer.verify(smk.input.start_manifest, [smk.input.start_state],
                     redo="pushes it again" if k == 0 else f"simulates segment {k - 1:03d} again")
     p = smk.params
+    checkpoint_steps, checkpoint_min = checkpoint_cadence(smk.config)
     spec = SegmentSpec(
         system_xml=smk.input.system, start_state_xml=smk.input.start_state, topology_pdb=smk.input.topology,
         out_dcd=smk.output.dcd, out_csv=smk.output.csv, out_state=smk.output.state,
         temperature_k=p.temperature_k, friction_per_ps=p.friction_per_ps, timestep_fs=p.timestep_fs,
-        steps=p.steps, report_interval=p.report_interval, checkpoint_interval=p.checkpoint_interval,
+        steps=p.steps, report_interval=p.report_interval, checkpoint_interval=checkpoint_steps,
+        checkpoint_interval_min=checkpoint_min,
         seed=p.seed, replica=int(smk.wildcards.replica), segment=int(smk.wildcards.segment),
         platform=smk.config.get("platform", "auto"), cpu_threads=smk.threads,
         deterministic_forces=smk.config.get("deterministic_forces", False),

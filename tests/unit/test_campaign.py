@@ -85,3 +85,10 @@ def test_each_mistake_gets_one_clear_line(tmp_path):
 def test_no_config_at_all(tmp_path):
     with pytest.raises(MdflowError, match="config/config.yaml not found"):
         load_campaign(tmp_path, [], {})
+
+
+def test_checkpoint_cadence_defaults_to_wall_clock_minutes():
+    from mdflow.campaign import checkpoint_cadence
+
+    assert checkpoint_cadence({"timestep_fs": 2.0}) == (None, 10.0)
+    assert checkpoint_cadence({"timestep_fs": 2.0, "checkpoint_interval_ps": 0.1, "checkpoint_interval_min": 5}) == (50, 5.0)

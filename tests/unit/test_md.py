@@ -156,3 +156,28 @@ def test_report_renders_table_and_plots():
     html = render_report(rows)
     assert "v&lt;1&gt;" in html and "<1>" not in html  # names are escaped
     assert_golden("report.html", html)
+
+
+def test_checkpoint_cadence_by_wall_clock_and_optional_steps():
+    from mdflow.md.simulate import _Cadence
+
+    now = [0.0]
+    spec = SegmentSpec(system_xml="", start_state_xml="", topology_pdb="", out_dcd="x.dcd", out_csv="", out_state="",
+                       temperature_k=300.0, friction_per_ps=1.0, timestep_fs=2.0, steps=10_000, report_interval=10,
+                       checkpoint_interval=None, seed=1, replica=0, segment=0, checkpoint_interval_min=10)
+    cadence = _Cadence(spec, clock=lambda: now[0])
+    assert not cadence.due(500)
+    now[0] = 599.0
+    assert not cadence.due(510)
+    now[0] = 600.0
+    assert cadence.due(520)
+    cadence.saved()
+    assert not cadence.due(530)
+    capped = _Cadence(SegmentSpec(**{**spec.__dict__, "checkpoint_interval": 50}), clock=lambda: now[0])
+    assert capped.due(100) and not capped.due(110)
+
+
+def test_checkpoint_cadence_is_no_part_of_the_works_identity(alanine, tmp_path):
+    base = _spec(alanine, tmp_path)
+    other = SegmentSpec(**{**base.__dict__, "checkpoint_interval": None, "checkpoint_interval_min": 1.0})
+    assert base.fingerprint() == other.fingerprint()  # a partial run resumes after the cadence changed

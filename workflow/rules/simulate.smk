@@ -30,7 +30,6 @@ rule simulate:
         timestep_fs=campaign.settings["timestep_fs"],
         friction_per_ps=campaign.settings["friction_per_ps"],
         report_interval=campaign.report_interval_steps,
-        checkpoint_interval=campaign.checkpoint_interval_steps,
     threads: campaign.settings["threads"]
     # A killed or timed-out segment resumes from its checkpoint, so one retry is cheap and always
     # right, even where the profile retries nothing (local); more when the profile asks for more.
