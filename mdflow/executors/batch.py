@@ -12,6 +12,7 @@ One executor, one adapter per scheduler (render directives, submit, parse id, po
   not resubmitted. Ctrl-C/SIGTERM cancel this run's batch jobs in chunks.
 """
 
+import math
 import os
 import shlex
 import subprocess
@@ -234,8 +235,8 @@ class Executor(RemoteExecutor):
             for job in self.pending:
                 request = self.request_for(job)
                 runtime = request.walltime_min
-                if ensembles.is_short(self.policy, job_rule(job), runtime, request.cpus_per_task):
-                    short.append(ensembles.Member(job, job_rule(job), request.cpus_per_task, runtime))
+                if ensembles.is_short(self.policy, job_rule(job), runtime, request.cpus_per_task, request.gpus):
+                    short.append(ensembles.Member(job, job_rule(job), request.cpus_per_task, runtime, request.gpus))
                 else:
                     singles.append((job, request))
             try:
@@ -310,7 +311,7 @@ class Executor(RemoteExecutor):
         first = ensemble.members[0].key
         name = f"ensemble.{os.getpid()}.{self.ensemble_count}.{job_rule(first)}.{len(ensemble.members)}"
         gpus_per_node = int(self.site.get("gpus_per_node") or 0)
-        gpus = min(sum(self.request_for(m.key).gpus for m in ensemble.members), nodes * gpus_per_node)
+        gpus = min(math.ceil(ensemble.slots / self.policy.members_per_gpu), nodes * gpus_per_node) if ensemble.slots else 0
         return JobRequest(
             name=name, queue=queue, walltime_min=ensemble.walltime_min, nodes=nodes, tasks=nodes,
             cpus_per_task=ensemble.cores if nodes == 1 else self.policy.cores_per_node, gpus=gpus,
@@ -325,7 +326,7 @@ class Executor(RemoteExecutor):
         jobs = [m.key for m in ensemble.members]
         outcome.remove_stale(request.log_path, request.workdir)
         script = self.write_script(f"{request.name}.sh", self.render(
-            request, "", launches=self.ensemble_launches(jobs, request)))
+            request, "", launches=self.ensemble_launches(ensemble, request)))
         external_id = self.submit_or_fail(script, request, jobs)
         for job in jobs:
             self.record(job, self.request_for(job), external_id, request.log_path, ensemble=request.name)
@@ -340,9 +341,14 @@ class Executor(RemoteExecutor):
             return launched(self.site["launcher"], 0, request.cpus_per_task, command)
         return command
 
-    def ensemble_launches(self, jobs: list, request: JobRequest) -> list:
+    def ensemble_launches(self, ensemble: ensembles.Ensemble, request: JobRequest) -> list:
         """One inner Snakemake per node running that node's members concurrently (--keep-going: a
-        failing member does not stop the others); with several nodes each is started by the launcher."""
+        failing member does not stop the others); with several nodes each is started by the launcher.
+        A GPU ensemble has one inner Snakemake per GPU slot instead: its own device and cores, its
+        members one after another."""
+        jobs = [m.key for m in ensemble.members]
+        if ensemble.slots:
+            return self.gpu_launches(ensemble, jobs, request)
         nodes = request.nodes
         per_node = [jobs[i::nodes] for i in range(nodes)]
         cores = request.cpus_per_task
@@ -352,7 +358,19 @@ class Executor(RemoteExecutor):
         name = self.site.get("launcher", "local")
         return [launched(name, index, cores, command) for index, command in enumerate(commands)]
 
-    def ensemble_exec(self, jobs: list, cores: int) -> str:
+    def gpu_launches(self, ensemble: ensembles.Ensemble, jobs: list, request: JobRequest) -> list:
+        placement = ensembles.gpu_slots(self.policy, request.nodes, reverse=self.site.get("gpu_order") == "reverse")
+        placement = placement[:ensemble.slots]
+        launches = []
+        for index, (node, device, first, last) in enumerate(placement):
+            members = jobs[index::len(placement)]
+            if members:
+                command = self.ensemble_exec(members, self.policy.slot_cores, gpus=1)
+                launches.append(gpu_launch(self.site.get("launcher", "local"), node, device, first, last,
+                                           self.policy.members_per_gpu, command))
+        return launches
+
+    def ensemble_exec(self, jobs: list, cores: int, gpus: int | None = None) -> str:
         """Snakemake's own remote command line (as RealExecutor.format_job_exec builds it), for many targets."""
         general_args = self.workflow.spawned_job_args_factory.general_args(executor_common_settings=self.common_settings)
         precommand = self.workflow.spawned_job_args_factory.precommand(executor_common_settings=self.common_settings)
@@ -369,6 +387,7 @@ class Executor(RemoteExecutor):
             "--keep-going",
             format_cli_arg("--wait-for-files", wait_for),
             general_args,
+            format_cli_arg("--resources", f"gpus={gpus}") if gpus is not None else "",
             format_cli_arg("--mode", self.get_exec_mode().item_to_choice()),
         ])
 
@@ -652,6 +671,26 @@ def launched(launcher: str, index: int, cores: int, command: str) -> str:
     """`command` (a shell line: it may start with `export …&&`) started through the site launcher."""
     prefix = LAUNCHERS.get(launcher, LAUNCHERS["local"])(index, cores)
     return prefix + "bash -c " + shlex.quote(command) if prefix else command
+
+
+def gpu_launch(launcher: str, node: int, device: int, first: int, last: int, members_per_gpu: int,
+               command: str) -> str:
+    """`command` started on node `node` (0 = the first of the job) with GPU `device` and cores
+    first..last only: Slurm binds a GPU per task itself (--gpus-per-task); elsewhere
+    CUDA_VISIBLE_DEVICES shows the process its device alone, and the launcher's CPU binding
+    (mpiexec --cpu-bind list:, taskset) its cores."""
+    cores = last - first + 1
+    quoted = "bash -c " + shlex.quote(command)
+    visible = f"env CUDA_VISIBLE_DEVICES={device} "
+    if launcher == "srun":
+        gpu = "--gpus-per-task=1 " if members_per_gpu == 1 else ""
+        return (f"srun --nodes=1 --ntasks=1 --relative={node} --cpus-per-task={cores} {gpu}--exact "
+                + ("" if gpu else visible) + quoted)
+    if launcher == "mpiexec":
+        return (f'mpiexec -n 1 --ppn 1 --hosts "$(sed -n {node + 1}p "$PBS_NODEFILE")" '
+                f"--cpu-bind list:{first}-{last} {visible}{quoted}")
+    prefix = LAUNCHERS.get(launcher, LAUNCHERS["local"])(node, cores)
+    return f"{prefix}{visible}taskset -c {first}-{last} {quoted}"
 
 
 # Launchers whose batch scripts run on a service (MOM) node: every command is started through them.

@@ -79,7 +79,8 @@ def install(site: dict, scripts_dir: str | None, project: Path) -> list:
         request = request_or_problem(job)
         if request is None:
             return
-        if ensembles.is_short(planner(self).policy, job_rule(job), request.walltime_min, request.cpus_per_task):
+        if ensembles.is_short(planner(self).policy, job_rule(job), request.walltime_min, request.cpus_per_task,
+                              request.gpus):
             logger.info("    submission: short job, packed into an ensemble (see the plan after this round)")
             return
         logger.info(
@@ -103,8 +104,10 @@ def install(site: dict, scripts_dir: str | None, project: Path) -> list:
             if is_local_rule(job):
                 continue
             request = request_or_problem(job)
-            if request and ensembles.is_short(plan.policy, job_rule(job), request.walltime_min, request.cpus_per_task):
-                members.append(ensembles.Member(job, job_rule(job), request.cpus_per_task, request.walltime_min))
+            if request and ensembles.is_short(plan.policy, job_rule(job), request.walltime_min, request.cpus_per_task,
+                                              request.gpus):
+                members.append(ensembles.Member(job, job_rule(job), request.cpus_per_task, request.walltime_min,
+                                                request.gpus))
         if members:
             print_ensembles(plan, members)
 
@@ -135,7 +138,7 @@ def install(site: dict, scripts_dir: str | None, project: Path) -> list:
             if scripts_dir:
                 path = Path(scripts_dir) / f"{request.name}.sh"
                 path.write_text(render_script(plan.adapter, request, site, "", plan.template_dir(),
-                                              launches=plan.ensemble_launches(jobs, request)))
+                                              launches=plan.ensemble_launches(ensemble, request)))
                 logger.info(f"    batch script: {path}")
 
     dryrun.Executor.printjob = printjob

@@ -130,7 +130,8 @@ def build_request(site: dict, rule: str, wildcards: dict, resources: dict, threa
         tasks=int(resources.get("tasks") or 1),
         cpus_per_task=int(resources.get("cpus_per_task") or threads or 1),
         mem_mb=int(mem) if mem else None,
-        gpus=int(resources.get("gpus") or resources.get("gpu") or 0),
+        # a job's GPUs are asked for where the site has them (gpus_per_node): CPU-only sites unchanged
+        gpus=int(resources.get("gpus") or resources.get("gpu") or 0) if site.get("gpus_per_node") else 0,
         account=site.get("account"),
         log_path=f"{log_dir}/{name}.a{attempt}.log",
         workdir=workdir,

@@ -94,7 +94,7 @@ def directives(request: JobRequest) -> list[str]:
         lines.append(f"--account={request.account}")
     if request.mem_mb:
         lines.append(f"--mem={request.mem_mb}M")
-    if request.gpus:
+    if request.gpus and not request.whole_nodes:  # TACC refuses --gres/--gpus-per-task: GPU nodes come whole
         lines.append(f"--gpus={request.gpus}")
     if request.cluster:
         lines.append(f"--clusters={request.cluster}")

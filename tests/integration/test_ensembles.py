@@ -85,3 +85,21 @@ def test_ensemble_members_overlap_on_emulated_schedulers(slurm, tmp_path, schedu
     assert len({e.external_id for e in ledger(tmp_path)}) == 1
     times = task_times(tmp_path)
     assert len(times) == 6 and max(s for s, _ in times.values()) < min(e for _, e in times.values())
+
+
+def test_gpu_members_each_see_their_own_device_and_cores(slurm, tmp_path):
+    """A node with 2 (declared) GPUs and 2 cores: 4 one-GPU members in one ensemble, two per GPU
+    slot one after another, each shown only its device (CUDA_VISIBLE_DEVICES) and pinned to its
+    core. No GPU is needed: the placement is what is tested (whole_nodes: Slurm is asked for none)."""
+    text = site(cores=2, rules="[task]", gather_s=5) + "gpus_per_node: 2\nwhole_nodes: true\nlauncher: local\n"
+    result = run_short_tasks(tmp_path, text, {"tasks": 4, "sleep": 2}, "--set-resources", "task:gpus=1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len({e.external_id for e in ledger(tmp_path)}) == 1
+    placement = {p.stem: p.read_text().split() for p in (tmp_path / "out").glob("*.placement")}
+    assert sorted(placement.values()) == [["0", "0"], ["0", "0"], ["1", "1"], ["1", "1"]]
+    times = task_times(tmp_path)
+    for device in ("0", "1"):
+        (a, b) = sorted(times[t] for t, (d, _) in placement.items() if d == device)
+        assert a[1] <= b[0]  # one slot runs its members one after another
+    script = next((tmp_path / ".mdflow/jobs").glob("ensemble.*.sh")).read_text()
+    assert "env CUDA_VISIBLE_DEVICES=0 taskset -c 0-0 bash -c" in script and "--gpus" not in script

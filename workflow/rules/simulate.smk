@@ -31,6 +31,8 @@ rule simulate:
         friction_per_ps=campaign.settings["friction_per_ps"],
         report_interval=campaign.report_interval_steps,
     threads: campaign.settings["threads"]
+    resources:
+        gpus=campaign.settings["gpus_per_simulation"],  # asked for only where the site has GPUs
     # A killed or timed-out segment resumes from its checkpoint, so one retry is cheap and always
     # right, even where the profile retries nothing (local); more when the profile asks for more.
     # Only the controller retries: inside a batch job (remote mode) a retry would run again in the
