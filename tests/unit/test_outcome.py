@@ -79,3 +79,18 @@ def test_sigterm_at_walltime_is_recorded(tmp_path):
     os.killpg(job.pid, signal.SIGTERM)
     assert job.wait(timeout=20) == 143
     assert json.loads((tmp_path / "logs/t.a1.outcome.json").read_text())["exit_status"] == 143
+
+
+def test_recording_never_changes_the_jobs_exit_status(tmp_path):
+    """No log directory yet, or none possible: the job still exits with its own status."""
+    request = JobRequest(name="t", queue=None, walltime_min=5, log_path="missing/dir/t.log", workdir=str(tmp_path))
+    path = tmp_path / "job.sh"
+    path.write_text(render_script(adapters.get("slurm"), request, {"name": "s"}, "exit 4"))
+    result = subprocess.run(["bash", str(path)], capture_output=True, text=True)
+    assert result.returncode == 4 and result.stderr == ""
+    assert json.loads((tmp_path / "missing/dir/t.outcome.json").read_text())["exit_status"] == 4
+    (tmp_path / "blocked").write_text("a file where the log directory should be")
+    request = JobRequest(name="t", queue=None, walltime_min=5, log_path="blocked/t.log", workdir=str(tmp_path))
+    path.write_text(render_script(adapters.get("slurm"), request, {"name": "s"}, "exit 5"))
+    result = subprocess.run(["bash", str(path)], capture_output=True, text=True)
+    assert result.returncode == 5 and result.stderr == ""  # no record possible, status kept

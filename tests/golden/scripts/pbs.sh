@@ -12,10 +12,11 @@
 # scheduler, which may keep no history of finished jobs.
 mdflow_outcome=/project/logs/batch/simulate.villin.0.001.a1.outcome.json
 mdflow_started=$(date +%s)
-mdflow_record() {
-  printf '{"job_id": "%s", "exit_status": %d, "started": %s, "ended": %s, "host": "%s"}\n' \
-    "${PBS_JOBID:-}" "$1" "$mdflow_started" "$(date +%s)" "$(hostname 2>/dev/null || uname -n)" \
-    > "$mdflow_outcome.$$" && mv -f "$mdflow_outcome.$$" "$mdflow_outcome"
+mdflow_record() {  # never changes the job's exit status, whatever happens here
+  { mkdir -p "$(dirname "$mdflow_outcome")" &&
+    printf '{"job_id": "%s", "exit_status": %d, "started": %s, "ended": %s, "host": "%s"}\n' \
+      "${PBS_JOBID:-}" "$1" "$mdflow_started" "$(date +%s)" "$(hostname 2>/dev/null || uname -n)" \
+      > "$mdflow_outcome.$$" && mv -f "$mdflow_outcome.$$" "$mdflow_outcome"; } 2>/dev/null || true
 }
 trap 'mdflow_record $?' EXIT
 trap 'exit 143' TERM
