@@ -64,6 +64,7 @@ SYSTEMS = {
     "villin": ("resources/villin.pdb", "amber99sbildn", "implicit"),
     "ala-implicit": ("resources/alanine-dipeptide.pdb", "amber99sbildn", "implicit"),
     "ala-water": ("resources/alanine-dipeptide.pdb", "amber14", "explicit"),
+    "villin-water": ("resources/villin.pdb", "amber14", "explicit"),  # ~9.9k atoms: a GPU-sized system
 }
 TEMPERATURE_K = 300.0
 FRICTION_PER_PS = 1.0
