@@ -72,7 +72,8 @@ def simulate(smk) -> None:
                             segment=summary)
     print(f"segment done: {summary}")
     return {"platform": summary["platform"], "seeds": {"system": p.seed, "integrator": summary["integrator_seed"]},
-            "resumed_from_step": summary["resumed_from_step"], "ns_per_day": summary["ns_per_day"]}
+            "resumed_from_step": summary["resumed_from_step"], "ns_per_day": summary["ns_per_day"],
+            **({"gpu": summary["gpu"]} if summary.get("gpu") else {})}
 
 
 def pull(smk) -> None:

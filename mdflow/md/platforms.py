@@ -4,6 +4,9 @@ OpenCL through Debian's PoCL segfaulted during minimisation on these machines, s
 never picks it.
 """
 
+import os
+import subprocess
+
 import openmm
 
 from mdflow.errors import MdflowError
@@ -36,3 +39,47 @@ def choose_platform(requested: str = "auto", cpu_threads: int | None = None, det
     if deterministic_forces and name != "Reference":
         properties["DeterministicForces"] = "true"
     return openmm.Platform.getPlatformByName(name), properties
+
+
+def create_context(system, integrator, requested: str = "auto", cpu_threads: int | None = None,
+                   deterministic_forces: bool = False, log=print):
+    """An openmm.Context on the chosen platform. A GPU platform that is installed but cannot start
+    (no device, driver too old): with 'auto' mdflow falls back to CPU and says so; asked for by
+    name it is one clear line."""
+    platform, properties = choose_platform(requested, cpu_threads, deterministic_forces)
+    try:
+        return openmm.Context(system, integrator, platform, properties)
+    except Exception as error:  # OpenMMException: "Error initializing CUDA: CUDA_ERROR_NO_DEVICE …"
+        if platform.getName() not in ("CUDA", "OpenCL", "HIP"):
+            raise
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if requested != "auto":
+            raise MdflowError(f"config key 'platform': OpenMM platform {platform.getName()} is installed but "
+                              f"cannot start here ({reason}); use platform: auto or CPU") from None
+        log(f"OpenMM platform {platform.getName()} is installed but cannot start here ({reason}); using CPU")
+        platform, properties = choose_platform("CPU", cpu_threads, deterministic_forces)
+        return openmm.Context(system, integrator, platform, properties)
+
+
+def describe_device(context) -> dict | None:
+    """For provenance: the GPU a context runs on (model, OpenMM device index, precision, driver, the
+    devices this process may see); None on CPU and Reference."""
+    platform = context.getPlatform()
+    if platform.getName() not in ("CUDA", "OpenCL", "HIP"):
+        return None
+
+    def value(key):
+        try:
+            return platform.getPropertyValue(context, key)
+        except Exception:
+            return None
+
+    driver = None
+    try:
+        answer = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                                capture_output=True, text=True, timeout=10)
+        driver = (answer.stdout.split() or [None])[0] if answer.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return {"model": value("DeviceName"), "device_index": value("DeviceIndex"), "precision": value("Precision"),
+            "driver": driver, "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}

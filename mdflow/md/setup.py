@@ -14,7 +14,7 @@ from openmm import app, unit
 from mdflow.errors import MdflowError
 from mdflow.io_atomic import atomic_write_text
 from mdflow.md.forcefields import FORCEFIELDS, forcefield_files
-from mdflow.md.platforms import choose_platform
+from mdflow.md.platforms import create_context
 
 WATER_RESIDUES = {"HOH", "WAT", "H2O", "TIP3", "SOL"}
 
@@ -85,9 +85,9 @@ def build_system(topology, positions, forcefield: str, solvent: str, padding_nm:
 
 def minimize(system, positions, topology, max_iterations: int, platform_name: str,
              cpu_threads: int | None, deterministic_forces: bool = False):
-    platform, properties = choose_platform(platform_name, cpu_threads, deterministic_forces)
     integrator = openmm.VerletIntegrator(0.001)
-    context = openmm.Context(system, integrator, platform, properties)
+    context = create_context(system, integrator, platform_name, cpu_threads, deterministic_forces)
+    platform = context.getPlatform()
     if topology.getPeriodicBoxVectors() is not None:
         context.setPeriodicBoxVectors(*topology.getPeriodicBoxVectors())
     context.setPositions(positions)

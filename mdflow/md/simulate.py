@@ -21,7 +21,7 @@ from openmm import app, unit
 
 from mdflow.io_atomic import atomic_write_bytes, atomic_write_text, sha256_file
 from mdflow.md import trajfiles
-from mdflow.md.platforms import choose_platform
+from mdflow.md.platforms import create_context, describe_device
 
 EXIT_INTERRUPTED = 143
 
@@ -116,8 +116,7 @@ def _build_context(spec: SegmentSpec, system):
         if isinstance(force, openmm.MonteCarloBarostat):
             force.setRandomNumberSeed(seed)
             force.setDefaultTemperature(spec.temperature_k * unit.kelvin)
-    platform, properties = choose_platform(spec.platform, spec.cpu_threads, spec.deterministic_forces)
-    context = openmm.Context(system, integrator, platform, properties)
+    context = create_context(system, integrator, spec.platform, spec.cpu_threads, spec.deterministic_forces)
     return context, integrator, seed
 
 
@@ -257,6 +256,7 @@ def run_segment(spec: SegmentSpec, log=print) -> dict:
         "steps": spec.steps,
         "resumed_from_step": resumed_from,
         "platform": context.getPlatform().getName(),
+        "gpu": describe_device(context),
         "integrator_seed": seed,
         "wall_s": round(elapsed, 3),
         "ns_per_day": round(simulated_ns / elapsed * 86400, 3) if elapsed > 0 else None,

@@ -181,3 +181,36 @@ def test_checkpoint_cadence_is_no_part_of_the_works_identity(alanine, tmp_path):
     base = _spec(alanine, tmp_path)
     other = SegmentSpec(**{**base.__dict__, "checkpoint_interval": None, "checkpoint_interval_min": 1.0})
     assert base.fingerprint() == other.fingerprint()  # a partial run resumes after the cadence changed
+
+
+def test_a_gpu_platform_that_cannot_start_falls_back_to_cpu_or_is_one_line(monkeypatch):
+    import openmm
+
+    from mdflow.errors import MdflowError
+    from mdflow.md import platforms
+
+    class BrokenCuda:
+        def getName(self):
+            return "CUDA"
+
+    real_choose, real_context = platforms.choose_platform, openmm.Context
+
+    def choose(requested, threads=None, deterministic=False):
+        return (BrokenCuda(), {}) if requested in ("auto", "CUDA") else real_choose(requested, threads, deterministic)
+
+    def context(system, integrator, platform, properties):
+        if isinstance(platform, BrokenCuda):
+            raise openmm.OpenMMException("Error initializing CUDA: CUDA_ERROR_NO_DEVICE (100) at cudaContext.cpp")
+        return real_context(system, integrator, platform, properties)
+
+    monkeypatch.setattr(platforms, "choose_platform", choose)
+    monkeypatch.setattr(openmm, "Context", context)
+    system = openmm.System()
+    system.addParticle(1.0)
+    said = []
+    made = platforms.create_context(system, openmm.VerletIntegrator(0.001), "auto", 1, log=said.append)
+    assert made.getPlatform().getName() == "CPU" and platforms.describe_device(made) is None
+    assert said == ["OpenMM platform CUDA is installed but cannot start here (Error initializing CUDA: "
+                    "CUDA_ERROR_NO_DEVICE (100) at cudaContext.cpp); using CPU"]
+    with pytest.raises(MdflowError, match="platform CUDA is installed but cannot start here"):
+        platforms.create_context(system, openmm.VerletIntegrator(0.001), "CUDA", 1)
