@@ -312,9 +312,12 @@ class Executor(RemoteExecutor):
         name = f"ensemble.{os.getpid()}.{self.ensemble_count}.{job_rule(first)}.{len(ensemble.members)}"
         gpus_per_node = int(self.site.get("gpus_per_node") or 0)
         gpus = min(math.ceil(ensemble.slots / self.policy.members_per_gpu), nodes * gpus_per_node) if ensemble.slots else 0
+        tasks, cpus = nodes, ensemble.cores if nodes == 1 else self.policy.cores_per_node
+        if ensemble.slots:  # one task per GPU slot, each with its share of the cores (srun --exact steps fit)
+            tasks, cpus = ensemble.slots, self.policy.slot_cores
         return JobRequest(
-            name=name, queue=queue, walltime_min=ensemble.walltime_min, nodes=nodes, tasks=nodes,
-            cpus_per_task=ensemble.cores if nodes == 1 else self.policy.cores_per_node, gpus=gpus,
+            name=name, queue=queue, walltime_min=ensemble.walltime_min, nodes=nodes, tasks=tasks,
+            cpus_per_task=cpus, gpus=gpus,
             account=self.site.get("account"), log_path=f"{self.log_dir}/{name}.log", workdir=str(self.project),
             extra=tuple(self.site.get("directives") or ()), select_extra=self.site.get("select_extra", ""),
             cluster=self.site.get("cluster"), whole_nodes=bool(self.site.get("whole_nodes")),

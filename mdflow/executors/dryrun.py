@@ -131,7 +131,8 @@ def install(site: dict, scripts_dir: str | None, project: Path) -> list:
                 continue
             request = plan.ensemble_request(ensemble, shape)
             jobs = [m.key for m in ensemble.members]
-            logger.info(f"    {request.name}: {len(jobs)} members, {request.nodes} node(s), {request.cpus_per_task} cores, "
+            logger.info(f"    {request.name}: {len(jobs)} members, {request.nodes} node(s), "
+                        f"{request.tasks * request.cpus_per_task} cores, "
                         f"{request.gpus} GPU(s), walltime {request.walltime_min} min (honest), queue "
                         f"{shape[0] or 'default'} ({shape[2]}): "
                         + ", ".join(f"{job_rule(j)}[{','.join(map(str, job_wildcards(j).values()))}]" for j in jobs))

@@ -53,11 +53,31 @@ def test_stampede_packs_one_node_work_and_asks_for_no_memory(tmp_path, monkeypat
     assert any("site_workdir=$SCRATCH/mdflow" in text for text in texts.values())  # left for the site to expand
 
 
-def test_polaris_simulate_asks_for_a_gpu_on_whole_nodes(tmp_path, monkeypatch):
+def gpu_bindings(text: str) -> list[tuple]:
+    """(cores, device) of each GPU launch line of an ensemble script."""
+    return re.findall(r"--cpu-bind list:(\d+-\d+) env CUDA_VISIBLE_DEVICES=(\d) bash -c", text)
+
+
+def test_polaris_packs_one_simulate_member_per_gpu_on_whole_nodes(tmp_path, monkeypatch):
     out, texts = dry_run_site(tmp_path, monkeypatch, "polaris")
-    simulate = [t for n, t in texts.items() if n.startswith("simulate.")]
-    assert simulate and all("#PBS -l select=1:ngpus=1:system=polaris" in t for t in simulate)
+    simulate = [t for n, t in texts.items() if n.startswith("ensemble.") and ".simulate." in n]
+    assert simulate and all("#PBS -l select=1:ngpus=4:system=polaris" in t for t in simulate)
+    for text in simulate:  # four members per node, each on its own GPU and 8 cores (GPU 3 <-> cores 0-7)
+        assert gpu_bindings(text) == [("0-7", "3"), ("8-15", "2"), ("16-23", "1"), ("24-31", "0")]
+        assert text.count("gpus=1") >= 4  # each slot's inner Snakemake has --resources gpus=1: one member at a time
     assert all("#PBS -l filesystems=home:eagle" in t and "mem=" not in t for t in texts.values())
+    assert "4 GPU(s)" in out
+
+
+def test_a_slurm_gpu_profile_binds_a_gpu_per_member(tmp_path, monkeypatch):
+    monkeypatch.delenv("SCRATCH", raising=False)
+    project = make_project(tmp_path / "project")
+    scripts = tmp_path / "scripts"
+    add_profile(project, "mygpu", "extends: slurm-gpu\nqueue: gpu\naccount: CHE1\n")
+    run_mdflow(project, "--profile", "mygpu", "-n", "--scripts", str(scripts), check=True)
+    text = next(p for p in scripts.iterdir() if ".simulate." in p.name).read_text()
+    assert "#SBATCH --gpus=4" in text and "#SBATCH --ntasks=4" in text and "#SBATCH --cpus-per-task=8" in text
+    assert text.count("srun --nodes=1 --ntasks=1 --relative=0 --cpus-per-task=8 --gpus-per-task=1 --exact") == 4
 
 
 def test_theta_sends_small_work_to_a_debug_queue_and_runs_it_on_the_compute_node(tmp_path, monkeypatch):
