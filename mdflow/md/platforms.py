@@ -34,6 +34,11 @@ def choose_platform(requested: str = "auto", cpu_threads: int | None = None, det
     properties = {}
     if name == "CPU" and cpu_threads:
         properties["Threads"] = str(int(cpu_threads))
+        # The CPU platform's PME plugin ignores the Threads property: it spreads charges over as many
+        # threads as OPENMM_CPU_THREADS says, else as the machine has cores, read once per process when
+        # the first PME context starts. Its sums depend on that count, so without this the same run
+        # gives other bits on a machine with another number of cores.
+        os.environ["OPENMM_CPU_THREADS"] = properties["Threads"]
     if name == "CUDA":
         properties["Precision"] = "mixed"
     if deterministic_forces and name != "Reference":
@@ -59,6 +64,23 @@ def create_context(system, integrator, requested: str = "auto", cpu_threads: int
         log(f"OpenMM platform {platform.getName()} is installed but cannot start here ({reason}); using CPU")
         platform, properties = choose_platform("CPU", cpu_threads, deterministic_forces)
         return openmm.Context(system, integrator, platform, properties)
+
+
+def platform_with_defaults(requested: str = "auto", cpu_threads: int | None = None,
+                           deterministic_forces: bool = False, log=print):
+    """For library code that builds its own Contexts without properties (PDBFixer.addMissingAtoms,
+    Modeller.addHydrogens): the platform create_context would pick, with mdflow's properties (threads,
+    precision, deterministic forces) set as its defaults. Without this they run on OpenMM's fastest
+    platform with every thread, and a multi-threaded CPU reduction is not repeatable under load."""
+    probe_system = openmm.System()
+    probe_system.addParticle(1.0)
+    probe = create_context(probe_system, openmm.VerletIntegrator(0.001), requested, cpu_threads,
+                           deterministic_forces, log)
+    platform = probe.getPlatform()
+    del probe
+    for key, value in choose_platform(platform.getName(), cpu_threads, deterministic_forces)[1].items():
+        platform.setPropertyDefaultValue(key, value)
+    return platform
 
 
 def describe_device(context) -> dict | None:

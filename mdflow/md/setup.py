@@ -14,17 +14,18 @@ from openmm import app, unit
 from mdflow.errors import MdflowError
 from mdflow.io_atomic import atomic_write_text
 from mdflow.md.forcefields import FORCEFIELDS, forcefield_files
-from mdflow.md.platforms import create_context
+from mdflow.md.platforms import create_context, platform_with_defaults
 
 WATER_RESIDUES = {"HOH", "WAT", "H2O", "TIP3", "SOL"}
 
 
-def fix_structure(structure: Path, ph: float, seed: int | None = None):
-    """PDBFixer pass: nonstandard residues, foreign heterogens, missing atoms, hydrogens at `ph`."""
+def fix_structure(structure: Path, ph: float, seed: int | None = None, platform=None):
+    """PDBFixer pass: nonstandard residues, foreign heterogens, missing atoms, hydrogens at `ph`.
+    `platform` is where PDBFixer and Modeller relax the atoms they add (see platform_with_defaults)."""
     from pdbfixer import PDBFixer
 
     try:
-        fixer = PDBFixer(filename=str(structure))
+        fixer = PDBFixer(filename=str(structure), platform=platform)
     except Exception as exc:  # PDBFixer raises bare ValueError/IndexError on garbage
         raise MdflowError(f"{structure}: cannot be read as a PDB file ({exc})") from None
     if fixer.topology.getNumAtoms() == 0:
@@ -105,12 +106,14 @@ def prepare(structure: Path, forcefield: str, solvent: str, ph: float, padding_n
     Modeller and PDBFixer place new hydrogens, waters and ions with Python's global `random`."""
     if seed is not None:
         random.seed(seed)
-    topology, positions = fix_structure(Path(structure), ph, seed)
+    library_platform = platform_with_defaults(platform, cpu_threads, deterministic_forces)
+    topology, positions = fix_structure(Path(structure), ph, seed, library_platform)
     topology, positions, system = build_system(
         topology, positions, forcefield, solvent, padding_nm, ionic_strength_molar, Path(structure)
     )
     state, energy_before, platform_used = minimize(
-        system, positions, topology, minimize_iterations, platform, cpu_threads, deterministic_forces
+        system, positions, topology, minimize_iterations, library_platform.getName(), cpu_threads,
+        deterministic_forces,
     )
     atomic_write_text(system_xml, openmm.XmlSerializer.serialize(system))
     atomic_write_text(state_xml, openmm.XmlSerializer.serialize(state))

@@ -214,3 +214,16 @@ def test_a_gpu_platform_that_cannot_start_falls_back_to_cpu_or_is_one_line(monke
                     "CUDA_ERROR_NO_DEVICE (100) at cudaContext.cpp); using CPU"]
     with pytest.raises(MdflowError, match="platform CUDA is installed but cannot start here"):
         platforms.create_context(system, openmm.VerletIntegrator(0.001), "CUDA", 1)
+
+
+def test_library_contexts_and_pme_get_the_configured_threads(monkeypatch):
+    """PDBFixer and Modeller make Contexts without properties, and the CPU PME plugin reads its thread
+    count from OPENMM_CPU_THREADS only: both must follow the campaign's `threads` (issue 19)."""
+    from mdflow.md import platforms
+
+    monkeypatch.delenv("OPENMM_CPU_THREADS", raising=False)
+    platform = platforms.platform_with_defaults("CPU", 1, deterministic_forces=True)
+    assert platform.getName() == "CPU"
+    assert platform.getPropertyDefaultValue("Threads") == "1"
+    assert platform.getPropertyDefaultValue("DeterministicForces") == "true"
+    assert os.environ["OPENMM_CPU_THREADS"] == "1"
