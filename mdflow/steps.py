@@ -66,6 +66,7 @@ def simulate(smk) -> None:
         seed=p.seed, replica=int(smk.wildcards.replica), segment=int(smk.wildcards.segment),
         platform=smk.config.get("platform", "auto"), cpu_threads=smk.threads,
         deterministic_forces=smk.config.get("deterministic_forces", False),
+        velocity_seed_offset=p.velocity_seed_offset,
     )
     summary = run_segment(spec, log=print)
     transfer.write_manifest(smk.output.manifest, [smk.output.dcd, smk.output.csv, smk.output.state],

@@ -29,6 +29,7 @@ rule simulate:
         steps=system_param("steps_per_segment"),
         timestep_fs=campaign.settings["timestep_fs"],
         friction_per_ps=campaign.settings["friction_per_ps"],
+        velocity_seed_offset=campaign.settings["velocity_seed_offset"],
         report_interval=campaign.report_interval_steps,
     threads: campaign.settings["threads"]
     resources:
