@@ -1,47 +1,48 @@
 """`mdflow verify`: compare a finished campaign with committed reference results.
 
-Two kinds of check, decided per system when the reference is written (`--update`):
-* exact: sha256 of every pulled segment trajectory and energy table and of the minimized state.
-  Only where runs repeat bit for bit: implicit solvent on the Reference platform, or on CPU with
-  one thread or DeterministicForces (setup is seeded). PME (explicit water) does not repeat across
-  a checkpoint restart, so explicit systems get tolerances only.
-* tolerance: numbers read from the results (energies from the pulled CSVs, RMSD/Rg from the
-  analysis summary) within |got - expected| <= max(abs, rel * |expected|).
-
-Results depend on the OpenMM, PDBFixer and NumPy versions, the platform and the CPU (measured: two
-x86-64 machines with the same vector instructions but different CPU models minimized the same
-structures to energies 0.03-0.9 % apart). When the reference was written in another environment,
-exact checks are reported as skipped and the energy tolerances are widened to ACROSS_MACHINES:
-other machines agree statistically, not to the last digit.
+Three kinds of check, decided per quantity when the reference is written (`--update`):
+* exact: sha256 of every pulled segment trajectory and energy table and of the minimized state,
+  where runs repeat bit for bit (CPU with one thread or DeterministicForces, or Reference; setup is
+  seeded and PME segments continue as resumed ones do), and the frame counts. Checked only against a
+  reference from the same environment; elsewhere they are reported as skipped.
+* statistical: the mean of each replica's time series (potential energy, temperature, RMSD, radius of
+  gyration). A trajectory is chaotic: another CPU, another summation order or another velocity seed
+  gives another trajectory after a few ps, so its means agree only within their sampling error. The
+  reference stores, per series, the mean, its standard error and the frames it was taken over (from
+  the first equilibrated frame, pymbar.timeseries.detect_equilibration on the reference run). A run is
+  judged over the same frames: SE = std * sqrt(g / n) with g the statistical inefficiency
+  (pymbar.timeseries.statistical_inefficiency: the correlation of successive frames), and
+  z = (got - expected) / sqrt(SE_ref^2 + SE_got^2). It fails when |z| exceeds z_limit(m): the
+  two-sided normal quantile that keeps the chance of ANY false alarm among the campaign's m
+  statistical quantities at FALSE_ALARM_RATE (Bonferroni: each is tested at FALSE_ALARM_RATE / m).
+  Measured false alarms and power: benchmarks/verify_power.py.
+* tolerance: the setup's minimized energy, which is deterministic on one machine but ends 0.03-0.9 %
+  apart on CPUs with other models (measured): |got - expected| <= max(abs, rel * |expected|), widened
+  to ACROSS_MACHINES against a reference from another environment.
 
 Everything but `measure()` and the file I/O is pure.
 """
 
+import contextlib
 import csv
+import io
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import NormalDist
 
 from mdflow.errors import MdflowError
 from mdflow.io_atomic import atomic_write_text, sha256_file
 
 EXACT = {"exact": True}
-# Default tolerances by quantity kind, chosen for a 0.4 ps ci run: loose enough for a PME run that
-# was resumed from a checkpoint, tight enough that a changed force field, seed or step is caught.
-TOLERANCES = {
-    "frames": EXACT,
-    "potential_after_kj_mol": {"abs": 0.01, "rel": 1e-4},
-    "potential_kj_mol.mean": {"abs": 0.5, "rel": 1e-3},
-    "temperature_k.mean": {"abs": 5.0, "rel": 0.0},
-    "rmsd_nm.mean": {"abs": 0.01, "rel": 0.0},
-    "rg_nm.mean": {"abs": 0.01, "rel": 0.0},
-}
-# Across environments a 100-step minimization ends elsewhere on the energy surface and the short
-# trajectories follow it: still tight enough to catch another force field, solvent or system.
-ACROSS_MACHINES = {
-    "potential_after_kj_mol": {"abs": 1.0, "rel": 0.02},
-    "potential_kj_mol.mean": {"abs": 1.0, "rel": 0.02},
-}
+STATISTICAL = {"statistical": True}
+FALSE_ALARM_RATE = 0.01   # chance that a correct run fails anywhere in the campaign
+TOLERANCES = {"potential_after_kj_mol": {"abs": 0.01, "rel": 1e-4}}
+# Across environments a minimization ends elsewhere on the energy surface (measured up to 0.9 %).
+ACROSS_MACHINES = {"potential_after_kj_mol": {"abs": 1.0, "rel": 0.02}}
+SERIES = {"potential_kj_mol": ("potential energy", "kJ/mol"), "temperature_k": ("temperature", "K"),
+          "rmsd_nm": ("RMSD to the minimized structure", "nm"), "rg_nm": ("radius of gyration", "nm")}
 CPU_FLAGS_THAT_CHANGE_RESULTS = ("sse4_1", "avx", "avx2", "fma", "avx512f")
 CPU_IDENTITY = ("vendor_id", "cpu family", "model", "model name")
 
@@ -49,8 +50,8 @@ CPU_IDENTITY = ("vendor_id", "cpu family", "model", "model name")
 @dataclass(frozen=True)
 class Measured:
     quantity: str
-    value: object          # a number, an int or a sha256 string; None when the result is missing
-    tolerance: dict        # EXACT or {"abs": a, "rel": r}
+    value: object          # a number, an int, a sha256 string, or (statistical) the list of values of the
+    tolerance: dict        # series; None when the result is missing. EXACT, STATISTICAL or {"abs", "rel"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class Row:
     tolerance: dict
     ok: bool
     note: str = ""
+    z: float | None = None  # statistical rows: (got - expected) / combined standard error
 
 
 def first_processor(cpuinfo_text: str) -> dict:
@@ -106,19 +108,92 @@ def environment(platform: str) -> dict:
 def across_machines(quantity: str, tolerance: dict) -> dict:
     """The tolerance of `quantity` against a reference from another environment (never tighter)."""
     wider = ACROSS_MACHINES.get(quantity.rsplit(" ", 1)[-1])
-    if not wider or tolerance.get("exact"):
+    if not wider or tolerance.get("exact") or tolerance.get("statistical"):
         return tolerance
     return {key: max(tolerance.get(key, 0.0), wider.get(key, 0.0)) for key in ("abs", "rel")}
 
 
-def bitwise_reproducible(solvent: str, settings: dict) -> bool:
-    if solvent != "implicit":
-        return False
+def bitwise_reproducible(settings: dict) -> bool:
+    """Whether a run repeats bit for bit on one machine (PME included since segments continue as resumed
+    ones do and setup honours threads and DeterministicForces)."""
     platform = settings.get("platform")
     return platform == "Reference" or (
         platform == "CPU" and (settings.get("threads") == 1 or settings.get("deterministic_forces", False))
     )
 
+
+# -- statistics of one time series ------------------------------------------------------------------
+
+def _timeseries():
+    """pymbar.timeseries, imported without the banner pymbar prints (JAX not found) or its warnings."""
+    import logging
+
+    logging.getLogger("pymbar").setLevel(logging.ERROR)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        from pymbar import timeseries
+    return timeseries
+
+
+def equilibrated_from(values: list[float]) -> int:
+    """Index of the first equilibrated frame: pymbar's detect_equilibration (the start that leaves the
+    most uncorrelated samples), but never more than half the frames (its optimum is flat and noisy on
+    short series and would throw away good data)."""
+    import numpy as np
+
+    if len(values) < 4 or max(values) == min(values):
+        return 0
+    with contextlib.redirect_stdout(io.StringIO()):
+        first, _, _ = _timeseries().detect_equilibration(np.asarray(values, dtype=float), nskip=1)
+    return min(int(first), len(values) // 2)
+
+
+def mean_and_error(values: list[float]) -> dict:
+    """{"mean", "se", "g", "n"}: the mean, its standard error with the correlation of successive frames
+    taken into account (SE = std * sqrt(g / n), g = statistical inefficiency), g and n."""
+    import numpy as np
+
+    data = np.asarray(values, dtype=float)
+    n = len(data)
+    if n < 2 or float(data.std()) == 0.0:
+        g = 1.0
+    else:
+        with contextlib.redirect_stdout(io.StringIO()):
+            g = float(_timeseries().statistical_inefficiency(data, fast=False))
+    se = float(data.std(ddof=1)) * math.sqrt(g / n) if n > 1 else 0.0
+    return {"mean": round(float(data.mean()), 6), "se": round(se, 6), "g": round(g, 3), "n": n}
+
+
+def z_limit(quantities: int, false_alarm_rate: float = FALSE_ALARM_RATE, runs: int = 1) -> float:
+    """|z| above which a statistical quantity fails: two-sided, Bonferroni over `quantities` tests; a
+    Student t quantile (runs - 1 degrees of freedom) where the spread was estimated from `runs` runs."""
+    tail = 1 - false_alarm_rate / (2 * max(quantities, 1))
+    if runs >= 2:
+        from scipy.stats import t
+
+        return float(t.ppf(tail, runs - 1))
+    return NormalDist().inv_cdf(tail)
+
+
+def expected_spread(expected: dict, got: dict) -> float:
+    """The standard deviation of (got - expected) for a run that differs only by chaos. From the time
+    series alone: the two standard errors combined. Where the reference holds several runs, also their
+    spread (as a prediction for one more run: run_sd * sqrt(1 + 1/runs)), which a single short run
+    cannot see: it samples one set of slow conformational changes (benchmarks/verify_power.py)."""
+    within = math.hypot(expected["se"], got["se"])
+    runs = expected.get("runs", 1)
+    if runs < 2:
+        return within
+    return max(within, expected["run_sd"] * math.sqrt(1 + 1 / runs))
+
+
+def z_score(expected: dict, got: dict) -> float:
+    spread = expected_spread(expected, got)
+    if spread == 0.0:
+        return 0.0 if got["mean"] == expected["mean"] else math.inf
+    return (got["mean"] - expected["mean"]) / spread
+
+
+# -- reading results --------------------------------------------------------------------------------
 
 def _energy_rows(paths) -> list[dict] | None:
     rows = []
@@ -131,15 +206,25 @@ def _energy_rows(paths) -> list[dict] | None:
     return rows
 
 
+def _structure_rows(path: Path) -> dict:
+    """{replica: {"rmsd_nm": [...], "rg_nm": [...]}} from an analysis timeseries.csv ({} if missing)."""
+    series = {}
+    try:
+        with open(path, newline="") as handle:
+            for row in csv.DictReader(handle):
+                replica = series.setdefault(int(row["replica"]), {"rmsd_nm": [], "rg_nm": []})
+                for key in replica:
+                    replica[key].append(float(row[key]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return series
+
+
 def _read_json(path: Path):
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-
-
-def _mean(values):
-    return round(sum(values) / len(values), 6) if values else None
 
 
 def measure_system(results: Path, system, exact: bool) -> list[Measured]:
@@ -153,7 +238,7 @@ def measure_system(results: Path, system, exact: bool) -> list[Measured]:
         state = base / "setup" / "minimized.xml"
         out.append(Measured(f"{system.name}/setup/minimized.xml sha256", sha256_file(state) if state.is_file() else None,
                             EXACT))
-    summary = (_read_json(base / "analysis" / "summary.json") or {}).get("replicas", {})
+    structure = _structure_rows(base / "analysis" / "timeseries.csv")
     for replica in range(system.replicas):
         rep = base / f"rep{replica}"
         on_disk = len({p.stem for p in rep.glob("seg*.csv")} | {p.stem for p in rep.glob("seg*.dcd")})
@@ -161,13 +246,10 @@ def measure_system(results: Path, system, exact: bool) -> list[Measured]:
         csvs = [rep / f"{s}.csv" for s in segments]
         rows = _energy_rows(csvs)
         label = f"{system.name}/rep{replica}"
-        out.append(Measured(f"{label} frames", len(rows) if rows is not None else None, TOLERANCES["frames"]))
-        for key in ("potential_kj_mol", "temperature_k"):
-            value = _mean([r[key] for r in rows]) if rows else None
-            out.append(Measured(f"{label} {key}.mean", value, TOLERANCES[f"{key}.mean"]))
-        for key in ("rmsd_nm", "rg_nm"):
-            value = summary.get(str(replica), {}).get(key, {}).get("mean")
-            out.append(Measured(f"{label} {key}.mean", value, TOLERANCES[f"{key}.mean"]))
+        out.append(Measured(f"{label} frames", len(rows) if rows is not None else None, EXACT))
+        for key in SERIES:
+            values = [r[key] for r in rows] if rows and key in rows[0] else structure.get(replica, {}).get(key)
+            out.append(Measured(f"{label} {key}.mean", values or None, STATISTICAL))
         if exact:
             for path in sorted([*csvs, *(rep / f"{s}.dcd" for s in segments)]):
                 out.append(Measured(f"{label}/{path.name} sha256", sha256_file(path) if path.is_file() else None, EXACT))
@@ -179,8 +261,10 @@ def measure(project: Path, campaign) -> list[Measured]:
     if not results.is_dir():
         raise MdflowError(f"{campaign.results}/: no results to verify; run the campaign first")
     return [m for system in campaign.systems.values()
-            for m in measure_system(results, system, bitwise_reproducible(system.solvent, campaign.settings))]
+            for m in measure_system(results, system, bitwise_reproducible(campaign.settings))]
 
+
+# -- judging ----------------------------------------------------------------------------------------
 
 def within(expected, got, tolerance: dict) -> bool:
     if got is None:
@@ -192,16 +276,29 @@ def within(expected, got, tolerance: dict) -> bool:
     return abs(got - expected) <= max(tolerance.get("abs", 0.0), tolerance.get("rel", 0.0) * abs(expected))
 
 
-def compare(reference: dict, measured: list[Measured], here: dict) -> list[Row]:
-    """One row per quantity in the reference or in the results."""
-    same_environment = reference.get("environment") == here
+def _judge_statistical(name: str, expected: dict, series, quantities: int) -> Row:
+    first = expected.get("from_frame", 0)
+    if not isinstance(series, list) or len(series) - first < 2:
+        return Row(name, expected, None, STATISTICAL, False, "missing from the results")
+    got = mean_and_error(series[first:])
+    z, limit = z_score(expected, got), z_limit(quantities, runs=expected.get("runs", 1))
+    return Row(name, expected, got, {**STATISTICAL, "z_limit": limit}, abs(z) <= limit, z=z)
+
+
+def compare(reference: dict, measured: list[Measured], here: dict, exact_checks: bool = True) -> list[Row]:
+    """One row per quantity in the reference or in the results. `exact_checks=False` judges as against
+    a reference from another machine (exact checks skipped, tolerances widened)."""
+    same_environment = exact_checks and reference.get("environment") == here
     expected_by_name = {q["quantity"]: q for q in reference.get("quantities", [])}
     got_by_name = {m.quantity: m for m in measured}
+    statistical = sum(1 for q in expected_by_name.values() if q["tolerance"].get("statistical"))
     rows = []
     for name, entry in expected_by_name.items():
         expected, tolerance = entry["expected"], entry["tolerance"]
         got = got_by_name[name].value if name in got_by_name else None
-        if tolerance.get("exact") and not same_environment and isinstance(expected, str):
+        if tolerance.get("statistical"):
+            rows.append(_judge_statistical(name, expected, got, statistical))
+        elif tolerance.get("exact") and not same_environment and isinstance(expected, str):
             rows.append(Row(name, expected, got, tolerance, True, "skipped: reference from another environment"))
         elif got is None:
             rows.append(Row(name, expected, None, tolerance, False, "missing from the results"))
@@ -215,21 +312,55 @@ def compare(reference: dict, measured: list[Measured], here: dict) -> list[Row]:
     return rows
 
 
-def reference_from(measured: list[Measured], here: dict) -> dict:
-    missing = [m.quantity for m in measured if m.value is None]
-    if missing:
-        raise MdflowError(f"cannot write a reference from an unfinished run: {missing[0]} is missing "
-                          f"({len(missing)} quantities missing)")
+def reference_from(measured: list[Measured], here: dict, repeats: list[list[Measured]] = ()) -> dict:
+    """The reference of run `measured`; `repeats`: the same campaign run again with other velocity seeds
+    (velocity_seed_offset), whose spread tells how far one more run may land by chaos alone."""
+    for run in (measured, *repeats):
+        missing = [m.quantity for m in run if m.value is None]
+        if missing:
+            raise MdflowError(f"cannot write a reference from an unfinished run: {missing[0]} is missing "
+                              f"({len(missing)} quantities missing)")
+    repeated = [{m.quantity: m.value for m in run} for run in repeats]
+
+    def expected(m: Measured):
+        if not m.tolerance.get("statistical"):
+            return m.value
+        first = equilibrated_from(m.value)
+        statistics = {**mean_and_error(m.value[first:]), "from_frame": first}
+        if repeated:
+            means = [statistics["mean"]] + [_window_mean(run.get(m.quantity), first, m.quantity) for run in repeated]
+            average = sum(means) / len(means)
+            spread = math.sqrt(sum((x - average) ** 2 for x in means) / (len(means) - 1))
+            statistics.update(mean=round(average, 6), run_sd=round(spread, 6), runs=len(means))
+        return statistics
+
     return {
         "about": "reference results for `mdflow verify`; rewrite deliberately with `mdflow verify --update`",
         "environment": here,
-        "quantities": [{"quantity": m.quantity, "expected": m.value, "tolerance": m.tolerance} for m in measured],
+        "quantities": [{"quantity": m.quantity, "expected": expected(m), "tolerance": m.tolerance} for m in measured],
     }
+
+
+def _window_mean(series, first: int, quantity: str) -> float:
+    if not isinstance(series, list) or len(series) - first < 2:
+        raise MdflowError(f"cannot write a reference: a repeated run has no {quantity} series of "
+                          f"{first + 2} frames or more (not the same campaign?)")
+    return sum(series[first:]) / len(series[first:])
+
+
+# -- the table --------------------------------------------------------------------------------------
+
+def _number(value: float) -> str:
+    return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.6g}"
 
 
 def _show(value) -> str:
     if value is None:
         return "-"
+    if isinstance(value, dict) and "mean" in value:
+        return f"{_number(value['mean'])} ± {_number(value['se'])}"
+    if isinstance(value, list):
+        return f"{len(value)} values"
     if isinstance(value, str):
         return value[:12] + "…" if len(value) == 64 else value
     if isinstance(value, float):
@@ -237,34 +368,54 @@ def _show(value) -> str:
     return str(value)
 
 
-def _show_tolerance(tolerance: dict) -> str:
+def _show_criterion(row: Row) -> str:
+    tolerance = row.tolerance
+    if tolerance.get("statistical"):
+        shown = "-" if row.z is None else ("inf" if math.isinf(row.z) else f"{row.z:+.1f}")
+        return f"z {shown}, limit {tolerance['z_limit']:.2f}" if "z_limit" in tolerance else "z -"
     if tolerance.get("exact"):
         return "exact"
     parts = [f"abs {tolerance['abs']:g}" if tolerance.get("abs") else "", f"rel {tolerance['rel']:g}" if tolerance.get("rel") else ""]
     return ", ".join(p for p in parts if p) or "exact"
 
 
+def explain(row: Row) -> str:
+    """A failed statistical quantity in words."""
+    quantity, _, key = row.quantity.rpartition(" ")
+    words, unit = SERIES.get(key.removesuffix(".mean"), (key, ""))
+    e, g = row.expected, row.got
+    runs = e.get("runs", 1)
+    spread = (f"; {runs} reference runs spread by {_number(e['run_sd'])} {unit}" if runs >= 2 else "")
+    return (f"{quantity}: mean {words} (frames {e.get('from_frame', 0) + 1} on) expected {_number(e['mean'])} ± "
+            f"{_number(e['se'])} {unit}{spread}, got {_number(g['mean'])} ± {_number(g['se'])} {unit}: "
+            f"{abs(row.z):.1f} standard deviations apart, more than chaos explains (limit {row.tolerance['z_limit']:.2f})")
+
+
 def render(rows: list[Row]) -> str:
-    table = [("quantity", "expected", "got", "tolerance", "ok")]
+    table = [("quantity", "expected", "got", "criterion", "ok")]
     for row in rows:
         verdict = ("ok" if row.ok else "FAIL") + (f" ({row.note})" if row.note else "")
-        table.append((row.quantity, _show(row.expected), _show(row.got), _show_tolerance(row.tolerance), verdict))
+        table.append((row.quantity, _show(row.expected), _show(row.got), _show_criterion(row), verdict))
     widths = [max(len(r[i]) for r in table) for i in range(4)]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(r[:4], widths)) + "  " + r[4] for r in table]
     failed = sum(not r.ok for r in rows)
     skipped = sum(r.note.startswith("skipped") for r in rows)
     widened = sum(r.note.startswith("widened") for r in rows)
+    words = [explain(r) for r in rows if not r.ok and r.z is not None]
     summary = f"{len(rows) - failed} of {len(rows)} quantities ok" + (f", {failed} FAILED" if failed else "")
     if skipped or widened:
         summary += (f" ({skipped} exact checks skipped, {widened} tolerances widened: the reference was written "
                     f"with other OpenMM/PDBFixer/NumPy/platform/CPU)")
-    return "\n".join(lines + ["", summary]) + "\n"
+    return "\n".join(lines + [""] + words + ([""] if words else []) + [summary]) + "\n"
 
 
 def load_reference(path: Path, shown: str) -> dict:
     try:
         reference = json.loads(path.read_text())
         reference["quantities"][0]["tolerance"].get
+        if any(q["quantity"].endswith(".mean") != isinstance(q["expected"], dict) for q in reference["quantities"]):
+            # a mean needs its standard error (references of mdflow before the statistical judgement lack it)
+            raise KeyError("statistical quantity without mean and standard error")
         return reference
     except FileNotFoundError:
         raise MdflowError(f"{shown}: reference not found; write one deliberately with `mdflow verify --update`") from None
