@@ -5,7 +5,9 @@ input before Snakemake starts, and the Snakefile can build the same objects agai
 """
 
 import csv
+import dataclasses
 import hashlib
+import json
 import math
 import os
 from dataclasses import dataclass
@@ -16,12 +18,14 @@ import yaml
 
 from mdflow.errors import MdflowError
 from mdflow.io_atomic import atomic_write_bytes
+from mdflow.layout import default_campaign_name, scratch_dir
 from mdflow.md.forcefields import supports
 from mdflow.paths import SCHEMA_DIR
 from mdflow.pdbcheck import check_pdb
 
 DEFAULT_CONFIG = Path("config/config.yaml")
 SHEET_COPIES = Path(".mdflow/sheets")
+MARKER = ".campaign.json"  # in a results directory: the campaign that made it
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,11 @@ class Campaign:
     systems: dict  # name -> System, in sheet order
     report_interval_steps: int
     checkpoint_interval_steps: int | None  # the optional ps cap; checkpoint_interval_min always applies
+    config_files: tuple = ()  # where the settings came from, as the user named them
+
+    @property
+    def name(self) -> str:
+        return self.settings["campaign"]
 
     @property
     def results(self) -> str:
@@ -63,7 +72,7 @@ class Campaign:
 
     @property
     def scratch(self) -> str:
-        return self.settings.get("site_workdir", "scratch")
+        return scratch_dir(self.settings.get("site_workdir", "scratch"), self.name)
 
 
 def _schema(name: str) -> dict:
@@ -288,6 +297,8 @@ def checkpoint_cadence(config: dict) -> tuple:
 
 def build_campaign(config: dict, project: Path, where: str = "config") -> Campaign:
     settings = validate(config, _schema("config.schema.yaml"), where)
+    if "campaign" not in settings:
+        settings["campaign"] = default_campaign_name(settings["results"], where)
     timestep = settings["timestep_fs"]
     report_steps = ps_to_steps(settings["report_interval_ps"], timestep, f"{where}, key 'report_interval_ps'")
     checkpoint_steps = checkpoint_interval_steps(settings, where)
@@ -323,7 +334,8 @@ def load_campaign(project: Path, configfiles: list, overrides: dict) -> Campaign
     if overrides:
         config = merge(config, overrides)
         names.append("--config")
-    return build_campaign(config, project, where=" + ".join(names))
+    campaign = build_campaign(config, project, where=" + ".join(names))
+    return dataclasses.replace(campaign, config_files=tuple(names))
 
 
 def freeze_sheet(project: Path, sheet: str) -> str:
@@ -335,3 +347,52 @@ def freeze_sheet(project: Path, sheet: str) -> str:
     if not (project / copy).exists():
         atomic_write_bytes(project / copy, data)
     return copy.as_posix()
+
+
+# -- which campaign a results directory belongs to ---------------------------------------------------
+
+def marker_record(campaign: Campaign) -> dict:
+    """What a results directory's MARKER holds."""
+    return {"campaign": campaign.name, "config": list(campaign.config_files)}
+
+
+def marker_owner(text: str, shown: str) -> str:
+    """The campaign named by a MARKER's text; MdflowError (one line) if it is not a marker."""
+    try:
+        record = json.loads(text)
+    except ValueError:
+        record = None
+    owner = record.get("campaign") if isinstance(record, dict) else None
+    if not isinstance(owner, str) or not owner:
+        raise MdflowError(f"{shown}: not a campaign marker (expected JSON with a \"campaign\" name); move it away "
+                          f"if nothing else wrote it, or pass --adopt-results")
+    return owner
+
+
+def results_conflict(owner: str | None, campaign: str, results: str, config_files=()) -> str | None:
+    """None when `campaign` may write into `results` (it has no owner yet, or is its own); otherwise
+    the one-line refusal: another campaign's files there would be mixed with, or replaced by, ours."""
+    if owner is None or owner == campaign:
+        return None
+    files = f" ({' + '.join(config_files)})" if config_files else ""
+    return (f"{results}/ was made by campaign {owner!r} ({results}/{MARKER}), but this is campaign {campaign!r}: "
+            f"give {campaign!r} its own `results:` in its config{files}, or pass --adopt-results to let it "
+            f"take {results}/ over")
+
+
+def claim_results(project: Path, campaign: Campaign, write: bool, adopt: bool = False) -> None:
+    """Refuse to run `campaign` into another campaign's results directory (unless `adopt`); with
+    `write` (a real run), record it as the owner where none is recorded yet, or on adopting."""
+    path = Path(project) / campaign.results / MARKER
+    shown = f"{campaign.results}/{MARKER}"
+    try:
+        owner = marker_owner(path.read_text(), shown) if not adopt else None
+    except FileNotFoundError:
+        owner = None
+    except OSError as exc:
+        raise MdflowError(f"{shown}: cannot be read ({exc.strerror})") from None
+    problem = results_conflict(owner, campaign.name, campaign.results, campaign.config_files)
+    if problem:
+        raise MdflowError(problem)
+    if write and (adopt or not path.exists()):
+        atomic_write_bytes(path, (json.dumps(marker_record(campaign), indent=2) + "\n").encode())

@@ -1,11 +1,15 @@
 """`mdflow`: resolve the profile, validate the campaign, then run Snakemake in-process.
 
     mdflow [--profile NAME] [SNAKEMAKE OPTIONS/TARGETS]   run the campaign (default profile: local)
+    mdflow --adopt-results [...]                            run it into a results directory another campaign made
     mdflow --dry-run [--scripts DIR] [...]                  what would run and be submitted (+ batch scripts)
     mdflow dag [-o FILE] [--profile NAME] [...]             write the job DAG as DOT (and SVG with Graphviz)
     mdflow profiles list | show NAME | check NAME           profiles found, merged values + origin, validation
     mdflow status [--profile NAME] [--configfile F] [--json]  state of every segment: done, running, queued, …
-    mdflow verify [--profile NAME] [--reference F] [--update]  compare finished results with the reference
+    mdflow verify [--profile NAME] [--reference F] [--update | --skip-exact]  compare finished results with the reference
+                                     (--skip-exact: judge as against another machine's reference: statistics only;
+                                      --repeat DIR: a project that ran the same campaign with another
+                                      velocity_seed_offset, whose spread goes into the reference)
 
 Snakemake's Python API cannot load profiles, so mdflow builds Snakemake's own command line
 (shipped Snakefile, project as working directory, the merged profile) and hands it to
@@ -21,15 +25,37 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mdflow.campaign import freeze_sheet, load_campaign
+from mdflow.campaign import claim_results, freeze_sheet, load_campaign
 from mdflow.controller_lock import controller_lock
 from mdflow.errors import MdflowError
 from mdflow.executors.site import SITE_ENV, current_site
+from mdflow.layout import scratch_dir
 from mdflow.paths import SNAKEFILE
 from mdflow.progress import show_progress
 
 USAGE = __doc__.split("\n\n")[1]
 DEFAULT_PROFILE = "local"
+
+
+def pop_repeated_option(argv: list, name: str) -> tuple[list, list]:
+    """Remove every `--name VALUE` / `--name=VALUE` from argv; return (values in order, the rest)."""
+    values, rest = [], list(argv)
+    while True:
+        value, shorter = pop_option(rest[:_end_of_first(rest, name)], name)
+        if value is None:
+            return values, rest
+        values.append(value)
+        rest = shorter + rest[_end_of_first(rest, name):]
+
+
+def _end_of_first(argv: list, name: str) -> int:
+    """Index just after the first `--name VALUE` / `--name=VALUE` (len(argv) if there is none)."""
+    for i, arg in enumerate(argv):
+        if arg == name:
+            return i + 2
+        if arg.startswith(name + "="):
+            return i + 1
+    return len(argv)
 
 
 def pop_option(argv: list, *names: str, default=None):
@@ -59,6 +85,8 @@ def prepare_snakemake(argv: list):
 
     profile_name, argv = pop_option(argv, "--profile", default=DEFAULT_PROFILE)
     scripts_dir, argv = pop_option(argv, "--scripts")
+    adopt_results = "--adopt-results" in argv
+    argv = [a for a in argv if a != "--adopt-results"]
     directory, argv = pop_option(argv, "--directory", "-d")
     if directory:
         if not Path(directory).is_dir():
@@ -85,6 +113,7 @@ def prepare_snakemake(argv: list):
         raise MdflowError(f"--config: {error}") from None
     campaign = load_campaign(project, list(args.configfile or []), overrides)
     check_config_values(args.config)
+    claim_results(project, campaign, write=False, adopt=adopt_results)  # a dry run refuses a mismatch too
     if scripts_dir and not args.dryrun:
         raise MdflowError("--scripts DIR only goes with --dry-run")
     if profile.scheduler != "local" and not is_read_only(args):
@@ -100,6 +129,7 @@ def prepare_snakemake(argv: list):
     if not is_read_only(args):
         args.config.append(f"systems={freeze_sheet(project, campaign.settings['systems'])}")
     args.mdflow_scripts_dir = scripts_dir
+    args.mdflow_adopt_results = adopt_results
     return parser, args, profile, campaign
 
 
@@ -257,9 +287,11 @@ def run_snakemake(argv: list) -> int:
     if profile.scheduler != "local":
         cancel_on_sigterm()
     lock = contextlib.nullcontext() if read_only else controller_lock(Path.cwd())
-    progress = show_progress(Path.cwd(), campaign, profile.name, site_workdir(profile, keep_unset=read_only),
-                             quiet=bool(read_only) or args.quiet is not None)
+    scratch = scratch_dir(site_workdir(profile, keep_unset=read_only), campaign.name)
+    progress = show_progress(Path.cwd(), campaign, profile.name, scratch, quiet=bool(read_only) or args.quiet is not None)
     with lock, progress:
+        if not read_only:
+            claim_results(Path.cwd(), campaign, write=True, adopt=args.mdflow_adopt_results)
         success = snakemake.cli.args_to_api(args, parser)
     if problems:
         raise MdflowError(f"{len(problems)} job(s) could not be submitted; first: {problems[0]}")
@@ -317,22 +349,26 @@ def run_verify(argv: list) -> int:
     from mdflow.md.platforms import choose_platform
 
     update = "--update" in argv
-    argv = [a for a in argv if a != "--update"]
+    exact_checks = "--skip-exact" not in argv
+    argv = [a for a in argv if a not in ("--update", "--skip-exact")]
     reference_option, argv = pop_option(argv, "--reference")
+    repeats, argv = pop_repeated_option(argv, "--repeat")
     profile, campaign, rest = load_project_campaign(argv)
-    if rest:
-        raise MdflowError(f"verify: unexpected argument {rest[0]!r}; usage: mdflow verify [--profile NAME] "
-                          f"[--configfile F] [--reference FILE] [--update]")
+    if rest or (repeats and not update):
+        raise MdflowError(f"verify: unexpected argument {(rest or ['--repeat'])[0]!r}; usage: mdflow verify "
+                          f"[--profile NAME] [--configfile F] [--reference FILE] [--skip-exact | --update "
+                          f"[--repeat PROJECT_DIR]...]")
     shown = reference_option or campaign.settings["reference"]
     path = Path.cwd() / shown
     here = verify.environment(choose_platform(campaign.settings["platform"])[0].getName())
     measured = verify.measure(Path.cwd(), campaign)
     if update:
-        reference = verify.reference_from(measured, here)
+        again = [verify.measure(Path(directory).resolve(), campaign) for directory in repeats]
+        reference = verify.reference_from(measured, here, again)
         verify.write_reference(path, reference)
         print(f"wrote {shown}: {len(reference['quantities'])} quantities")
         return 0
-    rows = verify.compare(verify.load_reference(path, shown), measured, here)
+    rows = verify.compare(verify.load_reference(path, shown), measured, here, exact_checks)
     print(verify.render(rows), end="")
     return 0 if all(row.ok for row in rows) else 1
 
@@ -352,7 +388,8 @@ def run_status(argv: list) -> int:
                           f"[--configfile F] [--state S[,S]] [--system NAME[,NAME]] [--json]")
     states = status.parse_filter("--state", state_filter, status.STATES)
     systems = status.parse_filter("--system", system_filter, list(campaign.systems))
-    state = status.collect(Path.cwd(), campaign, profile.name, site_workdir(profile))
+    claim_results(Path.cwd(), campaign, write=False)  # another campaign's files are not this one's progress
+    state = status.collect(Path.cwd(), campaign, profile.name, scratch_dir(site_workdir(profile), campaign.name))
     shown = status.select_rows(state.rows, states, systems) if states or systems else None
     print(json.dumps(status.to_json(state, shown), indent=2) if as_json
           else status.render_table(state, shown).rstrip("\n"))

@@ -6,6 +6,7 @@ the executor uses it from Snakemake's main thread and from its status thread.
 """
 
 import json
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -34,6 +35,16 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs (site, name);
 """
+
+
+def outputs_within(outputs, directories, project) -> bool:
+    """Does a job with these outputs belong to the campaign whose directories (results, scratch) are
+    given? Paths relative to `project` or absolute. A row without outputs cannot tell: it counts."""
+    def normal(path):
+        return os.path.normpath(os.path.join(project, path))
+
+    roots = [normal(d) for d in directories]
+    return not outputs or any(normal(o) == r or normal(o).startswith(r + os.sep) for o in outputs for r in roots)
 
 
 @dataclass(frozen=True)
@@ -97,8 +108,10 @@ class Ledger:
         marks = ",".join("?" * len(ACTIVE_STATES))
         return self._select(f"site=? AND state IN ({marks})", (site, *ACTIVE_STATES))
 
-    def active_by_name(self, site, name) -> LedgerEntry | None:
-        entries = [e for e in self.active(site) if e.name == name]
+    def active_by_name(self, site, name, outputs=None) -> LedgerEntry | None:
+        """The latest active job named `name` (with exactly these `outputs`, when given: two campaigns'
+        jobs of one rule and wildcards share a name, never their outputs)."""
+        entries = [e for e in self.active(site) if e.name == name and (outputs is None or e.outputs == list(outputs))]
         return entries[-1] if entries else None
 
     def all(self, site=None) -> list[LedgerEntry]:

@@ -1,9 +1,10 @@
 """Where a campaign stands: every segment of every replica of every system, from files and the ledger.
 
 Nothing here starts Snakemake or asks a scheduler. The evidence is what the project already holds:
-pulled segments under results/, finished and half-finished (`seg<k>.partial/progress.json`)
-segments in the site's work directory, the job ledger (.mdflow/ledger.sqlite) and whether an mdflow
-controller holds .mdflow/controller.lock. `decide` turns one segment's evidence into its state.
+pulled segments under the campaign's results/, finished and half-finished (`seg<k>.partial/progress.json`)
+segments in its directory of the site's work directory (<workdir>/<campaign>), the job ledger
+(.mdflow/ledger.sqlite, its jobs only) and whether an mdflow controller holds
+.mdflow/controller.lock. `decide` turns one segment's evidence into its state.
 
 States of a segment:
   done         pulled: results/<system>/rep<r>/seg<k>.dcd, .csv and .json exist
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mdflow.errors import MdflowError
-from mdflow.ledger import ACTIVE_STATES, Ledger, LedgerEntry
+from mdflow.ledger import ACTIVE_STATES, Ledger, LedgerEntry, outputs_within
 
 STATES = ("done", "simulated", "running", "queued", "interrupted", "failed", "missing")
 PULLED_SUFFIXES = ("dcd", "csv", "json")
@@ -110,9 +111,11 @@ def controller_state(project: Path) -> Controller:
     return Controller(False)
 
 
-def read_ledger(project: Path) -> dict:
+def read_ledger(project: Path, directories=None) -> dict:
     """{(rule, system, replica, segment): latest entry} over all sites; replica/segment are ints
-    (None for rules without them). No ledger file: {} (the local profile never writes one)."""
+    (None for rules without them). No ledger file: {} (the local profile never writes one).
+    `directories` (a campaign's results and scratch): only jobs whose outputs lie there count; the
+    ledger holds every campaign of the project, and their jobs share rule and wildcard names."""
     path = Path(project) / LEDGER_FILE
     if not path.exists():
         return {}
@@ -122,7 +125,8 @@ def read_ledger(project: Path) -> dict:
         raise MdflowError(f"{path}: cannot be read as mdflow's job ledger ({error})") from None
     latest = {}
     for entry in entries:  # ordered by submission time: later entries win
-        latest[ledger_key(entry.rule, entry.wildcards)] = entry
+        if directories is None or outputs_within(entry.outputs, directories, project):
+            latest[ledger_key(entry.rule, entry.wildcards)] = entry
     return latest
 
 
@@ -298,12 +302,13 @@ def analysis_state(results: Path, system, all_done: bool, newest_segment: float)
 
 
 def collect(project, campaign, site_name: str, scratch, controller: Controller | None = None) -> Status:
-    """Every expected segment's row and each system's totals. `scratch` is the site's work
-    directory (relative to the project or absolute); `controller` None means: look at the lock."""
+    """Every expected segment's row and each system's totals. `scratch` is the campaign's directory
+    in the site's work directory (relative to the project or absolute); `controller` None means: look
+    at the lock."""
     project = Path(project)
     results, scratch = project / campaign.results, project / scratch
     controller = controller_state(project) if controller is None else controller
-    ledger = read_ledger(project)
+    ledger = read_ledger(project, (results, scratch))
     rows, systems = [], []
     for system in campaign.systems.values():
         own, newest = [], 0.0

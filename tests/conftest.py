@@ -153,14 +153,15 @@ def task_times(workdir: Path) -> dict:
 
 
 def assert_job_ids_in_provenance(project: Path, ledger_entries, scheduler: str) -> None:
-    """Every pulled segment's provenance names the batch job that simulated it, as the ledger recorded it."""
+    """Every pulled segment's provenance names the batch job that simulated it, as the ledger recorded it
+    (the ci campaign: results-ci/)."""
     import json
 
     simulated = {(e.wildcards["system"], e.wildcards["replica"], e.wildcards["segment"]): e.external_id
                  for e in ledger_entries if e.rule == "simulate"}
     assert simulated
     for (system, replica, segment), external_id in simulated.items():
-        record = json.loads((project / f"results/{system}/rep{replica}/seg{segment}.provenance.json").read_text())
+        record = json.loads((project / f"results-ci/{system}/rep{replica}/seg{segment}.provenance.json").read_text())
         assert record["upstream"]["scheduler_job"] == {"scheduler": scheduler, "job_id": external_id}
 
 

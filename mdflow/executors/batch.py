@@ -14,6 +14,7 @@ One executor, one adapter per scheduler (render directives, submit, parse id, po
 
 import math
 import os
+import posixpath
 import shlex
 import subprocess
 import threading
@@ -32,7 +33,8 @@ from mdflow.executors import adapters, ensembles, outcome
 from mdflow.executors.adapter import AMBIGUOUS, FAILED, FATAL, GONE, LIMIT, QUEUED, RUNNING, SUCCESS, JobRequest, JobStatus
 from mdflow.executors.render import build_request, choose_ensemble_queue, choose_queue, queue_limits, render_script
 from mdflow.executors.site import current_site
-from mdflow.ledger import Ledger
+from mdflow.layout import campaign_directories, campaign_name
+from mdflow.ledger import Ledger, outputs_within
 
 CANCEL_CHUNK = 50
 SUBMIT_TRIES = 6
@@ -87,7 +89,7 @@ class Executor(RemoteExecutor):
         self.hold_until = 0.0        # after a per-user-limit rejection
         self.limit_backoff = 10.0
         self.ensemble_count = 0
-        self.log_dir = self.site.get("logdir", "logs/batch")
+        self.log_dir = self.batch_log_dir()
         self.script_dir = self.project / ".mdflow" / "jobs"
         self.script_dir.mkdir(parents=True, exist_ok=True)
         (self.project / self.log_dir).mkdir(parents=True, exist_ok=True)
@@ -101,7 +103,8 @@ class Executor(RemoteExecutor):
         status`) never claims a finished job still runs; unfinished ones stay for re-attaching.
         Those that succeeded are remembered: one may have finished after Snakemake planned (its
         outputs were missing then), and `reattach` adopts it instead of running it again."""
-        self.finished_while_away = {e.name: e for e, state in self.settle(self.ledger.active(self.site["name"]))
+        self.finished_while_away = {(e.name, tuple(e.outputs)): e
+                                    for e, state in self.settle(self.ledger.active(self.site["name"]))
                                     if state == SUCCESS}
 
     def settle(self, entries) -> list:
@@ -132,7 +135,9 @@ class Executor(RemoteExecutor):
         """At the end of a run: batch jobs an earlier controller submitted that this run neither
         re-attached nor needed, and that still wait or run. They may be wanted by a later run (this
         one may have had other targets), so mdflow names them and the command to cancel them."""
-        earlier = [e for e in self.ledger.active(self.site["name"]) if e.external_id not in self.run_ids]
+        directories = self.campaign_directories()
+        earlier = [e for e in self.ledger.active(self.site["name"]) if e.external_id not in self.run_ids
+                   and (directories is None or outputs_within(e.outputs, directories, self.project))]
         orphans = [e for e, state in self.settle(earlier) if state in (QUEUED, RUNNING)]
         if not orphans:
             return
@@ -141,6 +146,21 @@ class Executor(RemoteExecutor):
             f"{len(orphans)} batch job(s) left by an earlier mdflow run still queue or run, but this run did "
             f"not need them: {', '.join(f'{e.name} ({self.adapter.NAME} job {e.external_id})' for e in orphans)}. "
             f"They keep using the allocation; if no later run needs them: {' '.join(self.adapter.cancel_argv(ids))}")
+
+    def campaign_config(self) -> dict | None:
+        """The config of the campaign this run works on; None outside an mdflow campaign."""
+        config = getattr(self.workflow, "config", None) or {}
+        return config if "systems" in config else None
+
+    def campaign_directories(self):
+        """(results, scratch) of the campaign this run works on; None outside an mdflow campaign."""
+        config = self.campaign_config()
+        return campaign_directories(config) if config else None
+
+    def batch_log_dir(self) -> str:
+        """The site's logdir, per campaign (`logs/batch/<campaign>`): two campaigns' jobs share names."""
+        config, logdir = self.campaign_config(), self.site.get("logdir", "logs/batch")
+        return posixpath.join(logdir, campaign_name(config)) if config else logdir
 
     def shutdown(self):
         try:
@@ -178,13 +198,14 @@ class Executor(RemoteExecutor):
     def reattach(self, job, request) -> bool:
         """A job of a killed controller that the scheduler still runs is adopted, not resubmitted;
         so is one that succeeded since (after Snakemake planned it), when all its outputs are there."""
-        finished = self.finished_while_away.pop(request.name, None)
+        outputs = [str(f) for f in job.output]  # another campaign's job of this name has other outputs
+        finished = self.finished_while_away.pop((request.name, tuple(outputs)), None)
         if finished is not None and self.outputs_written_by(finished, job):
             self.logger.info(f"Re-attached to {request.name}: {self.adapter.NAME} job {finished.external_id} "
                              f"finished while no controller ran (from the ledger)")
             self.adopt(job, finished, finished=True)
             return True
-        entry = self.ledger.active_by_name(self.site["name"], request.name)
+        entry = self.ledger.active_by_name(self.site["name"], request.name, outputs)
         if entry is None:
             return False
         try:

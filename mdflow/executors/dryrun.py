@@ -31,7 +31,7 @@ class _CommandOnly(Executor):
         self._tmpdir = ".snakemake/tmp.dry-run"
         self.site, self.adapter, self.project = site, adapters.get(site["scheduler"]), project
         self.policy = ensembles.policy_from_site(site)
-        self.log_dir = site.get("logdir", "logs/batch")
+        self.log_dir = self.batch_log_dir()
         self.ensemble_count = 0
 
     @property
@@ -62,10 +62,10 @@ def install(site: dict, scripts_dir: str | None, project: Path) -> list:
             shared["planner"] = _CommandOnly(executor.workflow, executor.logger, site, project)
         return shared["planner"]
 
-    def request_or_problem(job):
+    def request_or_problem(job, log_dir):
         try:
             return build_request(site, job_rule(job), job_wildcards(job), dict(job.resources.items()),
-                                 job.threads, 1, site.get("logdir", "logs/batch"), str(project))
+                                 job.threads, 1, log_dir, str(project))
         except MdflowError as error:
             problems.append(str(error))
             logger.info(f"    submission: IMPOSSIBLE: {error}")
@@ -76,7 +76,7 @@ def install(site: dict, scripts_dir: str | None, project: Path) -> list:
         if is_local_rule(job):
             logger.info("    submission: none (local rule, runs on this host)")
             return
-        request = request_or_problem(job)
+        request = request_or_problem(job, planner(self).log_dir)
         if request is None:
             return
         if ensembles.is_short(planner(self).policy, job_rule(job), request.walltime_min, request.cpus_per_task,
@@ -103,7 +103,7 @@ def install(site: dict, scripts_dir: str | None, project: Path) -> list:
         for job in jobs:
             if is_local_rule(job):
                 continue
-            request = request_or_problem(job)
+            request = request_or_problem(job, plan.log_dir)
             if request and ensembles.is_short(plan.policy, job_rule(job), request.walltime_min, request.cpus_per_task,
                                               request.gpus):
                 members.append(ensembles.Member(job, job_rule(job), request.cpus_per_task, request.walltime_min,

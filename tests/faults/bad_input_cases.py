@@ -243,6 +243,9 @@ CASES = [
          ("'noslurm'", "sbatch", "not found on PATH"), args=("--profile", "noslurm"), env=empty_path),
     Case("pbs: qsub missing from PATH", profile("nopbs", "extends: pbs\nconfigfile: config/ci.yaml\n", SLURM_OPTIONS),
          ("'nopbs'", "qsub", "not found on PATH"), args=("--profile", "nopbs"), env=empty_path),
+    Case("results: made by another campaign", write("results/.campaign.json", '{"campaign": "demo"}\n'),
+         ("results/ was made by campaign 'demo'", "this is campaign 'ci'", "--adopt-results"),
+         args=("--profile", "ci", "--config", "results=results")),
     Case("status: unknown state in --state", nothing, ("--state 'runing'", "expected one or more of", "interrupted"),
          args=("status", "--profile", "ci", "--state", "runing")),
     Case("status: unknown system in --system", nothing, ("--system 'villn'", "expected one or more of", "ala"),
@@ -285,7 +288,7 @@ def run_case(case: Case, computed: Path, workdir: Path) -> Outcome:
     project = workdir / "project"
     shutil.copytree(computed, project, symlinks=True)
     try:
-        before = digest_tree(project / "results")
+        before = digest_tree(project / "results-ci")
         case.edit(project)
         if case.unprivileged:
             uid, gid = UNPRIVILEGED
@@ -313,8 +316,8 @@ def judge(case: Case, result: subprocess.CompletedProcess, project: Path, before
     missing = [w for w in case.words if w not in last]
     if missing and last.startswith("mdflow: error: "):
         problems.append(f"message lacks {missing}")
-    if digest_tree(project / "results") != before:
-        problems.append("results/ changed")
+    if digest_tree(project / "results-ci") != before:
+        problems.append("results-ci/ changed")
     if list(project.parent.rglob(MARKER)) or Path("/tmp", MARKER).exists():
         problems.append(f"marker file {MARKER} was created: a value reached a shell")
     return Outcome(not problems, last.removeprefix("mdflow: error: ") if not problems else "; ".join(problems),

@@ -127,7 +127,7 @@ def kill_group(process: subprocess.Popen) -> None:
 
 
 def segment_steps(project: Path, segment: str, replica: int = 0, system: str = "villin") -> int:
-    progress = project / f"scratch/{system}/rep{replica}/seg{segment}.partial/progress.json"
+    progress = project / f"scratch/ci/{system}/rep{replica}/seg{segment}.partial/progress.json"
     try:
         return json.loads(progress.read_text())["steps"]
     except (OSError, ValueError, KeyError):

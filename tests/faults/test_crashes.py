@@ -61,19 +61,19 @@ def kill_mid_segment(project, args, segment="000"):
 
 
 def resumed_steps(project, segment="000") -> list[int]:
-    log = (project / f"logs/simulate/villin/rep0/seg{segment}.log").read_text()
+    log = (project / f"logs/ci/simulate/villin/rep0/seg{segment}.log").read_text()
     return [int(s) for s in re.findall(r"from checkpoint at step (\d+)", log)]
 
 
 def assert_rows_continuous(project):
     rows = [line for k in SEGMENTS
-            for line in (project / f"results/villin/rep0/seg{k}.csv").read_text().splitlines()[1:]]
+            for line in (project / f"results-ci/villin/rep0/seg{k}.csv").read_text().splitlines()[1:]]
     assert [int(r.split(",")[0]) for r in rows] == list(range(10, 2 * STEPS_PER_SEGMENT + 1, 10))
 
 
 def assert_clean_finish(project):
     """No half-written file anywhere (temp files of killed writers included), nothing left running."""
-    assert stray_temp_files(project / "results") == [] and stray_temp_files(project / "scratch") == []
+    assert stray_temp_files(project / "results-ci") == [] and stray_temp_files(project / "scratch") == []
     assert no_mdflow_left(project) == []
 
 
@@ -84,23 +84,23 @@ def test_controller_killed_at_five_points_then_rerun_is_identical(tmp_path, refe
     project = fault_project(tmp_path / "project")
 
     point = kill_at_hold(project, CI, "setup:1", "setup to write its first output")
-    assert point["final"].endswith("results/villin/setup/system.xml")
-    assert not (project / "results/villin/setup/system.xml").exists()  # never under its final name
+    assert point["final"].endswith("results-ci/villin/setup/system.xml")
+    assert not (project / "results-ci/villin/setup/system.xml").exists()  # never under its final name
 
     point = kill_at_hold(project, CI, "push:2", "push to stage its second file")
-    assert (project / "scratch/villin/input/system.xml").exists()
-    assert not (project / "scratch/villin/input/manifest.json").exists()  # the push is incomplete
+    assert (project / "scratch/ci/villin/input/system.xml").exists()
+    assert not (project / "scratch/ci/villin/input/manifest.json").exists()  # the push is incomplete
 
     checkpointed = kill_mid_segment(project, CI)
     assert status_of(project)["000"]["state"] == "interrupted"
 
     point = kill_at_hold(project, CI, "pull:1", "pull to copy its first file")
     assert resumed_steps(project) and resumed_steps(project)[-1] >= checkpointed
-    assert point["final"].endswith("results/villin/rep0/seg000.dcd")
-    assert not (project / "results/villin/rep0/seg000.dcd").exists()
+    assert point["final"].endswith("results-ci/villin/rep0/seg000.dcd")
+    assert not (project / "results-ci/villin/rep0/seg000.dcd").exists()
 
     kill_at_hold(project, CI, "analyze:1", "analyze to write its first output")
-    assert not (project / "results/villin/analysis/summary.json").exists()
+    assert not (project / "results-ci/villin/analysis/summary.json").exists()
 
     result = run_mdflow(project, *CI, check=True)
     assert "Traceback" not in result.stdout + result.stderr
@@ -134,7 +134,7 @@ def test_controller_killed_at_five_points_under_a_scheduler(slurm, tmp_path, ref
         return name in ledger_names("running") and any(j["JobState"] == "RUNNING" for j in slurm_jobs(project))
 
     controller = start_controller(project, *SLURM, env_extra=env)
-    wait_for(lambda: running("setup.villin") and (project / "logs/setup/villin.log").exists(), process=controller,
+    wait_for(lambda: running("setup.villin") and (project / "logs/ci/setup/villin.log").exists(), process=controller,
              what="setup running in its batch job")
     kill_group(controller)
     alive_at_kill.append("setup.villin")
@@ -148,7 +148,7 @@ def test_controller_killed_at_five_points_under_a_scheduler(slurm, tmp_path, ref
     alive_at_kill.append("simulate.villin.0.000")
 
     point = kill_at_hold(project, SLURM, "pull:1", "pull to copy its first file", env)
-    assert point["final"].endswith("results/villin/rep0/seg000.dcd")
+    assert point["final"].endswith("results-ci/villin/rep0/seg000.dcd")
     alive_at_kill += ledger_names("queued", "running")
     kill_at_hold(project, SLURM, "analyze:1", "analyze to write its first output", env)
     result = run_mdflow(project, *SLURM, check=True, env_extra=env)
@@ -238,7 +238,7 @@ def test_segment_at_its_walltime_resumes_in_the_next_attempt(slurm, tmp_path, re
     subprocess.run(["scancel", "--full", "--signal=TERM", job["JobId"]], check=True)
     assert controller.wait(timeout=300) == 0
 
-    first_attempt = (project / "logs/batch/simulate.villin.0.000.a1.log").read_text()  # the rule log is the retry's
+    first_attempt = (project / "logs/batch/ci/simulate.villin.0.000.a1.log").read_text()  # the rule log is the retry's
     stopped_at = int(re.search(r"mdflow: simulate: SIGTERM: checkpointed segment 0 at step (\d+); exiting "
                                r"\(the next attempt resumes there\)", first_attempt).group(1))
     assert 100 <= stopped_at < STEPS_PER_SEGMENT

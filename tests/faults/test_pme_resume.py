@@ -79,7 +79,7 @@ def test_pme_segment_killed_anywhere_resumes_bit_for_bit(tmp_path, undisturbed):
 
     result = run_mdflow(project, *CI, check=True)
     assert "Traceback" not in result.stdout + result.stderr
-    resumed = [int(s) for log in sorted((project / "logs/simulate/ala-water/rep0").glob("seg*.log"))
+    resumed = [int(s) for log in sorted((project / "logs/ci/simulate/ala-water/rep0").glob("seg*.log"))
                for s in re.findall(r"from checkpoint at step (\d+)", log.read_text())]
     assert len(resumed) >= 2, resumed  # the last attempt of each segment resumed mid-segment
     assert output_bytes(project) == undisturbed

@@ -36,29 +36,29 @@ def output_of(result) -> str:
 @expect('case 5 (push): truncated staged file refused by sha256, named, never used; rerun pushes it again; verify identical')
 def test_truncated_staged_file_is_refused_and_pushed_again(tmp_path, reference):
     project = fault_project(tmp_path / "project")
-    run_mdflow(project, *CI, "scratch/villin/input/manifest.json", check=True)  # setup + push only
-    staged = project / "scratch/villin/input/minimized.xml"
+    run_mdflow(project, *CI, "scratch/ci/villin/input/manifest.json", check=True)  # setup + push only
+    staged = project / "scratch/ci/villin/input/minimized.xml"
     staged.write_bytes(staged.read_bytes()[: staged.stat().st_size // 2])
 
     failed = run_mdflow(project, *CI)
     assert failed.returncode != 0
     line = next(l for l in output_of(failed).splitlines() if l.startswith("mdflow: ") and "minimized.xml" in l)
     assert "does not match" in line and "refusing to use it" in line
-    assert "removed scratch/villin/input/manifest.json so that the next `mdflow` run pushes it again" in line
-    assert not (project / "scratch/villin/rep0/seg000.partial").exists()  # never consumed
-    assert not list((project / "results/villin").glob("rep0/seg*"))
+    assert "removed scratch/ci/villin/input/manifest.json so that the next `mdflow` run pushes it again" in line
+    assert not (project / "scratch/ci/villin/rep0/seg000.partial").exists()  # never consumed
+    assert not list((project / "results-ci/villin").glob("rep0/seg*"))
 
     run_mdflow(project, *CI, check=True)
-    assert staged.read_bytes() == (project / "results/villin/setup/minimized.xml").read_bytes()  # pushed again
+    assert staged.read_bytes() == (project / "results-ci/villin/setup/minimized.xml").read_bytes()  # pushed again
     assert_identical_to_undisturbed(project, reference)
-    assert stray_temp_files(project / "results") == [] and stray_temp_files(project / "scratch") == []
+    assert stray_temp_files(project / "results-ci") == [] and stray_temp_files(project / "scratch") == []
 
 
 @expect('case 5 (pull): altered segment refused by sha256, named, never in results/; rerun re-simulates it; verify identical')
 def test_altered_segment_is_refused_by_pull_and_simulated_again(tmp_path, reference):
     project = fault_project(tmp_path / "project")
-    run_mdflow(project, *CI, "scratch/villin/rep0/seg000.json", check=True)  # up to the first segment
-    segment = project / "scratch/villin/rep0/seg000.dcd"
+    run_mdflow(project, *CI, "scratch/ci/villin/rep0/seg000.json", check=True)  # up to the first segment
+    segment = project / "scratch/ci/villin/rep0/seg000.dcd"
     data = bytearray(segment.read_bytes())
     data[len(data) // 2] ^= 0xFF  # same size, one byte flipped
     segment.write_bytes(bytes(data))
@@ -68,14 +68,14 @@ def test_altered_segment_is_refused_by_pull_and_simulated_again(tmp_path, refere
     line = next(l for l in output_of(failed).splitlines() if l.startswith("mdflow: pull refused"))
     assert "seg000.dcd" in line and "does not match" in line
     assert "so that the next `mdflow` run simulates segment 000 again" in line
-    assert not (project / "results/villin/rep0/seg000.dcd").exists()  # never copied into results/
-    assert not (project / "results/villin/rep0/seg000.csv").exists()
+    assert not (project / "results-ci/villin/rep0/seg000.dcd").exists()  # never copied into results/
+    assert not (project / "results-ci/villin/rep0/seg000.csv").exists()
 
     run_mdflow(project, *CI, check=True)
     assert segment.read_bytes() != bytes(data)  # simulated again (bit for bit what was pulled)
-    assert segment.read_bytes() == (project / "results/villin/rep0/seg000.dcd").read_bytes()
+    assert segment.read_bytes() == (project / "results-ci/villin/rep0/seg000.dcd").read_bytes()
     assert_identical_to_undisturbed(project, reference)
-    assert stray_temp_files(project / "results") == [] and stray_temp_files(project / "scratch") == []
+    assert stray_temp_files(project / "results-ci") == [] and stray_temp_files(project / "scratch") == []
 
 
 # -- case 6: disk full in results/ -----------------------------------------------------------------------
@@ -106,7 +106,7 @@ def assert_nothing_damaged(results: Path, undisturbed: Path) -> int:
 @expect('case 6: results/ on a full tmpfs -> one clear line, no traceback, nothing damaged; after freeing space rerun completes, verify identical')
 def test_full_results_disk_stops_cleanly_and_rerun_completes(tmp_path, reference):
     project = fault_project(tmp_path / "project")
-    results = project / "results"
+    results = project / "results-ci"
     mount_tmpfs(results, "880k")  # setup's files fit (≈ 0.7 MB), not all segments and plots (≈ 1.15 MB)
     try:
         failed = run_mdflow(project, *CI)
@@ -114,10 +114,10 @@ def test_full_results_disk_stops_cleanly_and_rerun_completes(tmp_path, reference
         assert failed.returncode != 0
         assert "Traceback" not in output and "OSError" not in output
         lines = {l for l in output.splitlines() if "no space left on device" in l}
-        assert lines and all(l.startswith("mdflow: ") and "writing in results/" in l and "run mdflow again" in l
+        assert lines and all(l.startswith("mdflow: ") and "writing in results-ci/" in l and "run mdflow again" in l
                              for l in lines), lines
         assert stray_temp_files(results) == []
-        assert assert_nothing_damaged(results, reference.parent / "project/results") >= 5  # setup got through
+        assert assert_nothing_damaged(results, reference.parent / "project/results-ci") >= 5  # setup got through
 
         subprocess.run(["mount", "-o", "remount,size=64m", str(results)], check=True)  # space freed
         run_mdflow(project, *CI, check=True)

@@ -23,21 +23,21 @@ def fingerprint(paths) -> dict:
 
 
 def segments_on_disk(project: Path, system: str, replica: int = 0) -> list[str]:
-    return sorted(p.stem[3:] for p in (project / f"results/{system}/rep{replica}").glob("seg*.dcd"))
+    return sorted(p.stem[3:] for p in (project / f"results-ci/{system}/rep{replica}").glob("seg*.dcd"))
 
 
 def decisions(project: Path, system: str = "ala") -> dict:
-    files = sorted((project / f"results/{system}/convergence").glob("after_seg[0-9][0-9][0-9].json"))
+    files = sorted((project / f"results-ci/{system}/convergence").glob("after_seg[0-9][0-9][0-9].json"))
     return {p.stem: json.loads(p.read_text()) for p in files}
 
 
 def summary(project: Path, system: str = "ala") -> dict:
-    return json.loads((project / f"results/{system}/analysis/summary.json").read_text())
+    return json.loads((project / f"results-ci/{system}/analysis/summary.json").read_text())
 
 
 def segments_cell(project: Path, system: str) -> str:
     """The report's 'segments' cell of `system`."""
-    row = (project / "results/report.html").read_text().split(f'<a href="#{system}">')[1].split("</tr>")[0]
+    row = (project / "results-ci/report.html").read_text().split(f'<a href="#{system}">')[1].split("</tr>")[0]
     return row.split("<td>")[7].split("</td>")[0]
 
 
@@ -72,15 +72,15 @@ def test_unmet_criterion_runs_up_to_max_length_and_stops_there(drifting):
 
 
 def test_rerun_does_nothing(drifting):
-    before = fingerprint(sorted((drifting / "results").rglob("*.*")))
+    before = fingerprint(sorted((drifting / "results-ci").rglob("*.*")))
     dry = run_mdflow(drifting, "--profile", "ci", "--dry-run", check=True)
     assert "Nothing to be done" in dry.stdout + dry.stderr
     run_mdflow(drifting, "--profile", "ci", check=True)
-    assert fingerprint(sorted((drifting / "results").rglob("*.*"))) == before
+    assert fingerprint(sorted((drifting / "results-ci").rglob("*.*"))) == before
 
 
 def test_raised_cap_continues_with_new_segments_only(drifting):
-    existing = fingerprint(sorted((drifting / "results/ala").glob("rep*/seg*.*")))
+    existing = fingerprint(sorted((drifting / "results-ci/ala").glob("rep*/seg*.*")))
     write_sheet(drifting, [{**ALA, "max_length_ps": 1.4}])
     # the cap is part of every decision, so the checks re-decide one after another; what they add
     # becomes known only as they finish
@@ -118,14 +118,14 @@ def test_met_criterion_runs_exactly_length_ps_and_plain_systems_are_untouched(tm
     write_sheet(project, [{**ALA, "converge_tolerance": 1000.0}, PLAIN])
     run_mdflow(project, "--profile", "ci", check=True)
     assert segments_on_disk(project, "ala", 0) == segments_on_disk(project, "ala", 1) == ["000", "001"]
-    assert not list((project / "scratch/ala").glob("rep*/seg002*"))
+    assert not list((project / "scratch/ci/ala").glob("rep*/seg002*"))
     made = decisions(project)
     assert list(made) == ["after_seg001"] and made["after_seg001"]["reason"] == "converged"
     assert summary(project)["segments"] == 2 and summary(project)["convergence"]["continue"] is False
     assert segments_cell(project, "ala") == "2 (adaptive, max 5: converged)"
 
     assert segments_on_disk(project, "plain") == ["000", "001"]
-    assert not (project / "results/plain/convergence").exists()
+    assert not (project / "results-ci/plain/convergence").exists()
     assert "convergence" not in summary(project, "plain") and summary(project, "plain")["segments"] == 2
     assert segments_cell(project, "plain") == "2"
-    assert not (project / "logs/converge/plain").exists()
+    assert not (project / "logs/ci/converge/plain").exists()

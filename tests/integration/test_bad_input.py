@@ -44,6 +44,9 @@ CASES = {
                             ["profiles/ci/mdflow.yaml", "unknown key 'qeue'"]),
     "unknown scheduler": (_write("profiles/ci/mdflow.yaml", "scheduler: lsf\nconfigfile: config/ci.yaml\n"), [],
                           ["'scheduler'", "'lsf'", "slurm"]),
+    "results of another campaign": (_write("results/.campaign.json", '{"campaign": "demo"}\n'),
+                                    ["--profile", "ci", "--config", "results=results"],
+                                    ["results/ was made by campaign 'demo'", "this is campaign 'ci'", "--adopt-results"]),
     "sheet is a directory": (lambda p: (p / SHEET).unlink() or (p / SHEET).mkdir(), [], [SHEET, "cannot be read"]),
 }
 
@@ -66,7 +69,7 @@ def test_bad_input_one_line_no_traceback_results_intact(case, computed, tmp_path
     edit, args, words = CASES[case]
     project = tmp_path / "project"
     shutil.copytree(computed, project, symlinks=True)
-    before = digest_tree(project / "results")
+    before = digest_tree(project / "results-ci")
     edit(project)
     result = run_mdflow(project, *(args or ["--profile", "ci"]))
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -75,4 +78,4 @@ def test_bad_input_one_line_no_traceback_results_intact(case, computed, tmp_path
     assert len(lines) == 1 and lines[0].startswith("mdflow: error: "), result.stderr
     for word in words:
         assert word in lines[0], (word, lines[0])
-    assert digest_tree(project / "results") == before
+    assert digest_tree(project / "results-ci") == before

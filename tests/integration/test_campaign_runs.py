@@ -29,22 +29,22 @@ def finished(tmp_path_factory) -> Path:
 
 
 def test_ci_campaign_produces_every_result(finished):
-    results = finished / "results"
+    results = finished / "results-ci"
     for system, replicas in SYSTEMS.items():
         for name in ("system.xml", "topology.pdb", "minimized.xml", "setup.json"):
             assert (results / system / "setup" / name).stat().st_size > 0
         for replica in range(replicas):
             for segment in ("000", "001"):
                 rows = (results / system / f"rep{replica}" / f"seg{segment}.csv").read_text().splitlines()
-                assert len(rows) == 1 + 10  # header + 100 steps / 10-step reports
+                assert len(rows) == 1 + 50  # header + 500 steps / 10-step reports
         analysis = results / system / "analysis"
         for plot in ("rmsd", "rg", "energy", "temperature"):
             assert (analysis / f"{plot}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         summary = json.loads((analysis / "summary.json").read_text())
         assert set(summary["replicas"]) == {str(r) for r in range(replicas)}
         for replica in summary["replicas"].values():
-            assert replica["frames"] == 20 and replica["simulated_ps"] == pytest.approx(0.4)
-            assert 0 < replica["rmsd_nm"]["mean"] < 0.5  # 0.4 ps barely moves away from the minimum
+            assert replica["frames"] == 100 and replica["simulated_ps"] == pytest.approx(2.0)
+            assert 0 < replica["rmsd_nm"]["mean"] < 0.5  # 2 ps barely moves away from the minimum
             assert 100 < replica["temperature_k"]["mean"] < 450
     report = (results / "report.html").read_text()
     for system in SYSTEMS:
@@ -54,18 +54,18 @@ def test_ci_campaign_produces_every_result(finished):
 
 
 def test_segments_continue_from_the_previous_segment(finished):
-    rows0 = (finished / "results/villin/rep0/seg000.csv").read_text().splitlines()[1:]
-    rows1 = (finished / "results/villin/rep0/seg001.csv").read_text().splitlines()[1:]
+    rows0 = (finished / "results-ci/villin/rep0/seg000.csv").read_text().splitlines()[1:]
+    rows1 = (finished / "results-ci/villin/rep0/seg001.csv").read_text().splitlines()[1:]
     steps = [int(r.split(",")[0]) for r in rows0 + rows1]
-    assert steps == list(range(10, 201, 10))
+    assert steps == list(range(10, 1001, 10))
 
 
 def test_second_run_does_nothing(finished):
-    before = fingerprint(sorted((finished / "results").rglob("*.*")))
+    before = fingerprint(sorted((finished / "results-ci").rglob("*.*")))
     dry = run_mdflow(finished, "--profile", "ci", "--dry-run", check=True)
     assert "Nothing to be done" in dry.stdout + dry.stderr
     run_mdflow(finished, "--profile", "ci", check=True)
-    assert fingerprint(sorted((finished / "results").rglob("*.*"))) == before
+    assert fingerprint(sorted((finished / "results-ci").rglob("*.*"))) == before
 
 
 def test_dag_written_as_dot_and_svg(finished):
@@ -90,7 +90,7 @@ def test_changed_structure_reruns_only_that_system(finished):
     assert {w.get("system") for rule, w in jobs if rule != "report"} == {"villin"}
     assert len(jobs) == 1 + 1 + 2 + 2 + 1 + 1
 
-    others = sorted(p for s in ("ala-implicit", "ala-water") for p in (finished / "results" / s).rglob("*.*"))
+    others = sorted(p for s in ("ala-implicit", "ala-water") for p in (finished / "results-ci" / s).rglob("*.*"))
     before = fingerprint(others)
     run_mdflow(finished, "--profile", "ci", check=True)
     assert fingerprint(others) == before
@@ -98,9 +98,9 @@ def test_changed_structure_reruns_only_that_system(finished):
 
 def test_longer_length_runs_only_new_segments(finished):
     sheet = finished / "config/ci_systems.tsv"
-    sheet.write_text(sheet.read_text().replace("\t2\t0.4\t0.2\t11", "\t2\t0.6\t0.2\t11"))
-    existing = sorted((finished / "results/ala-implicit").glob("rep*/seg*.*"))
-    existing += sorted((finished / "scratch/ala-implicit").glob("rep*/seg*.*"))
+    sheet.write_text(sheet.read_text().replace("\t2\t2.0\t1.0\t11", "\t2\t3.0\t1.0\t11"))
+    existing = sorted((finished / "results-ci/ala-implicit").glob("rep*/seg*.*"))
+    existing += sorted((finished / "scratch/ci/ala-implicit").glob("rep*/seg*.*"))
     before = fingerprint(existing)
 
     jobs = planned_jobs(run_mdflow(finished, "--profile", "ci", "--dry-run", check=True).stdout)
@@ -113,8 +113,8 @@ def test_longer_length_runs_only_new_segments(finished):
     ]
     run_mdflow(finished, "--profile", "ci", check=True)
     assert fingerprint(existing) == before
-    summary = json.loads((finished / "results/ala-implicit/analysis/summary.json").read_text())
-    assert summary["replicas"]["0"]["frames"] == 30
+    summary = json.loads((finished / "results-ci/ala-implicit/analysis/summary.json").read_text())
+    assert summary["replicas"]["0"]["frames"] == 150
 
 
 def test_sigkill_during_simulate_then_rerun_resumes_from_checkpoint(tmp_path):
@@ -123,7 +123,7 @@ def test_sigkill_during_simulate_then_rerun_resumes_from_checkpoint(tmp_path):
         "name\tstructure\tforcefield\tsolvent\ttemperature_k\treplicas\tlength_ps\tsegment_ps\tseed\n"
         "villin\tresources/villin.pdb\tamber99sbildn\timplicit\t300\t1\t3.0\t3.0\t5\n"
     )
-    progress = project / "scratch/villin/rep0/seg000.partial/progress.json"
+    progress = project / "scratch/ci/villin/rep0/seg000.partial/progress.json"
     env = {**os.environ, "OPENMM_CPU_THREADS": "1"}
     controller = subprocess.Popen([*MDFLOW, "--profile", "ci"], cwd=project, env=env, start_new_session=True,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -139,11 +139,11 @@ def test_sigkill_during_simulate_then_rerun_resumes_from_checkpoint(tmp_path):
     assert 100 <= checkpointed < 1500
 
     run_mdflow(project, "--profile", "ci", check=True)
-    log = (project / "logs/simulate/villin/rep0/seg000.log").read_text()
+    log = (project / "logs/ci/simulate/villin/rep0/seg000.log").read_text()
     assert "from checkpoint at step" in log
     resumed_at = int(log.split("from checkpoint at step ")[1].split()[0])
     assert resumed_at >= checkpointed  # at most one checkpoint interval redone
-    steps = [int(r.split(",")[0]) for r in (project / "results/villin/rep0/seg000.csv").read_text().splitlines()[1:]]
+    steps = [int(r.split(",")[0]) for r in (project / "results-ci/villin/rep0/seg000.csv").read_text().splitlines()[1:]]
     assert steps == list(range(10, 1501, 10))  # no duplicated or missing rows
-    summary = json.loads((project / "results/villin/analysis/summary.json").read_text())
+    summary = json.loads((project / "results-ci/villin/analysis/summary.json").read_text())
     assert summary["replicas"]["0"]["frames"] == 150

@@ -27,6 +27,8 @@ def test_dry_run_shows_site_queue_and_writes_scripts(tmp_path):
     assert "#SBATCH --account=CHE23001" in script and "#SBATCH --partition=skx" in script
     assert re.search(r"--target-jobs 'simulate:system=[\w-]+,replica=\d,segment=\d{3}'", script)
     assert str(tmp_path / "scratch" / "mdflow") in script  # $SCRATCH/mdflow expanded on the login node
+    assert f"{tmp_path}/scratch/mdflow/ci/villin/rep0/seg000.dcd" in out  # the campaign's own directory there
+    assert "#SBATCH --output=logs/batch/ci/ensemble." in script  # and its own batch logs
     assert not (project / ".mdflow" / "ledger.sqlite").exists()  # nothing was submitted
 
 
@@ -51,6 +53,7 @@ def test_stampede_packs_one_node_work_and_asks_for_no_memory(tmp_path, monkeypat
         assert "#SBATCH --nodes=1" in text and "--mem" not in text and "--cpus-per-task" not in text
         assert "#SBATCH --partition=skx" in text
     assert any("site_workdir=$SCRATCH/mdflow" in text for text in texts.values())  # left for the site to expand
+    assert "$SCRATCH/mdflow/demo/villin/rep0/seg000.dcd" in out  # the demo's own directory in the site's
 
 
 def gpu_bindings(text: str) -> list[tuple]:

@@ -17,7 +17,7 @@ def test_ci_campaign_through_emulated_scheduler(slurm, tmp_path, scheduler, queu
     add_profile(project, f"my{scheduler}", f"extends: {scheduler}\nqueue: {queue}\naccount: PROJ\n", FAST)
     env = emulator_env(tmp_path, scheduler)
     run_mdflow(project, "--profile", f"my{scheduler}", "--configfile", "config/ci.yaml", env_extra=env, check=True)
-    assert (project / "results/report.html").exists()
+    assert (project / "results-ci/report.html").exists()
     entries = Ledger(project / ".mdflow/ledger.sqlite").all()
     assert len(entries) == 3 + 8 and {e.scheduler for e in entries} == {scheduler}
     assert all(e.state == "success" and e.exit_code == 0 for e in entries)

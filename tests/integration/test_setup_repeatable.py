@@ -106,7 +106,7 @@ def test_two_ci_runs_are_byte_identical_except_wall_time(ci_run_here, tmp_path):
                                 text=True, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     compared = 0
-    for top in ("results", "scratch"):
+    for top in ("results-ci", "scratch/ci"):
         first = {p.relative_to(ci_run_here): p for p in (ci_run_here / top).rglob("*") if p.is_file()}
         second = {p.relative_to(project): p for p in (project / top).rglob("*") if p.is_file()}
         assert sorted(first) == sorted(second)

@@ -54,7 +54,7 @@ def test_ci_campaign_through_slurm_with_a_two_line_profile(slurm, tmp_path):
     project = make_project(tmp_path / "project")
     add_profile(project, "mycluster", "extends: slurm\nqueue: debug\n")
     run_mdflow(project, "--profile", "mycluster", "--configfile", "config/ci.yaml", check=True)
-    assert (project / "results/report.html").exists()
+    assert (project / "results-ci/report.html").exists()
     entries = Ledger(project / ".mdflow/ledger.sqlite").all()
     names = [e.name for e in entries]
     assert sorted(names) == sorted(set(names))  # nothing submitted twice
@@ -70,7 +70,7 @@ def test_ci_campaign_through_slurm_with_a_two_line_profile(slurm, tmp_path):
 def test_killed_controller_reattaches_instead_of_resubmitting(slurm, tmp_path):
     project = slurm_project(tmp_path, sheet=LONG_VILLIN)
     controller = start_controller(project)
-    progress = project / "scratch/villin/rep0/seg000.partial/progress.json"
+    progress = project / "scratch/ci/villin/rep0/seg000.partial/progress.json"
     wait_for(lambda: progress.exists() and running(project, "simulate.villin.0.000"), what="a running segment")
     os.killpg(controller.pid, signal.SIGKILL)
     controller.wait()
@@ -80,7 +80,7 @@ def test_killed_controller_reattaches_instead_of_resubmitting(slurm, tmp_path):
     assert "Re-attached to simulate.villin.0.000" in result.stdout + result.stderr
     simulate_jobs = [j for j in slurm_jobs(project) if j["JobName"] == "simulate.villin.0.000"]
     assert len(simulate_jobs) == 1 and simulate_jobs[0]["JobState"] == "COMPLETED"
-    steps = [int(r.split(",")[0]) for r in (project / "results/villin/rep0/seg000.csv").read_text().splitlines()[1:]]
+    steps = [int(r.split(",")[0]) for r in (project / "results-ci/villin/rep0/seg000.csv").read_text().splitlines()[1:]]
     assert steps == list(range(10, 2001, 10))
 
 
@@ -94,7 +94,7 @@ def test_job_that_finished_while_the_controller_was_dead_is_not_rerun(slurm, tmp
                       and j["JobState"] == "COMPLETED"], what="the orphaned job to finish")
     run_mdflow(project, "--profile", "testslurm", "--configfile", "config/ci.yaml", check=True)
     assert [j["JobName"] for j in slurm_jobs(project)].count("simulate.ala.0.000") == 1
-    assert len((project / "results/ala/rep0/seg000.csv").read_text().splitlines()) == 1 + 50
+    assert len((project / "results-ci/ala/rep0/seg000.csv").read_text().splitlines()) == 1 + 50
 
 
 def test_job_that_finishes_after_the_rerun_planned_it_is_adopted_not_rerun(slurm, tmp_path):
@@ -122,7 +122,7 @@ def test_job_that_finishes_after_the_rerun_planned_it_is_adopted_not_rerun(slurm
     assert [j["JobName"] for j in slurm_jobs(project)].count("simulate.villin.0.000") == 1
     entries = [e for e in Ledger(project / ".mdflow/ledger.sqlite").all() if e.name == "simulate.villin.0.000"]
     assert [(e.state, e.exit_code) for e in entries] == [("success", 0)]
-    steps = [int(r.split(",")[0]) for r in (project / "results/villin/rep0/seg000.csv").read_text().splitlines()[1:]]
+    steps = [int(r.split(",")[0]) for r in (project / "results-ci/villin/rep0/seg000.csv").read_text().splitlines()[1:]]
     assert steps == list(range(10, 2001, 10))
 
 
@@ -133,7 +133,7 @@ def test_job_no_longer_needed_is_named_with_the_command_to_cancel_it(slurm, tmp_
     villin = LONG_VILLIN.splitlines()[1].replace("\t4.0\t4.0\t", "\t40.0\t40.0\t")
     project = slurm_project(tmp_path, sheet=f"{ONE_SYSTEM}{villin}\n")
     controller = start_controller(project)
-    progress = project / "scratch/villin/rep0/seg000.partial/progress.json"  # past the job's own planning
+    progress = project / "scratch/ci/villin/rep0/seg000.partial/progress.json"  # past the job's own planning
     job = wait_for(lambda: progress.exists() and running(project, "simulate.villin.0.000"),
                    what="villin's segment running")[0]
     os.killpg(controller.pid, signal.SIGKILL)
@@ -146,7 +146,7 @@ def test_job_no_longer_needed_is_named_with_the_command_to_cancel_it(slurm, tmp_
                 f"simulate.villin.0.000 (slurm job {job['JobId']})") in output
         assert f"if no later run needs them: scancel {job['JobId']}" in output
         assert running(project, "simulate.villin.0.000")  # named, not cancelled
-        assert (project / "results/ala/rep0/seg001.csv").exists()
+        assert (project / "results-ci/ala/rep0/seg001.csv").exists()
     finally:
         subprocess.run(["scancel", job["JobId"]])
 
@@ -170,7 +170,7 @@ def test_jobs_queued_before_the_sheet_was_edited_run_the_campaign_their_run_plan
     output, _ = controller.communicate(timeout=600)
     assert controller.returncode == 0, output
     assert "Traceback" not in output and "Error in rule" not in output
-    assert (project / "results/villin/rep0/seg001.csv").exists() and (project / "results/ala/rep0/seg001.csv").exists()
+    assert (project / "results-ci/villin/rep0/seg001.csv").exists() and (project / "results-ci/ala/rep0/seg001.csv").exists()
     entries = Ledger(project / ".mdflow/ledger.sqlite").all()
     assert all(e.state == "success" and e.attempt == 1 for e in entries) and len(entries) == 2 * 3
     script = (project / ".mdflow/jobs/simulate.villin.0.001.a1.sh").read_text()
@@ -196,16 +196,16 @@ def test_interrupt_cancels_this_runs_jobs(slurm, tmp_path, sig):
 def test_job_killed_by_scheduler_is_retried_and_resumes(slurm, tmp_path):
     project = slurm_project(tmp_path, sheet=LONG_VILLIN)
     controller = start_controller(project)
-    progress = project / "scratch/villin/rep0/seg000.partial/progress.json"
+    progress = project / "scratch/ci/villin/rep0/seg000.partial/progress.json"
     job = wait_for(lambda: progress.exists() and running(project, "simulate.villin.0.000"), what="a running segment")
     subprocess.run(["scancel", job[0]["JobId"]], check=True)
     output, _ = controller.communicate(timeout=400)
     assert controller.returncode == 0, output
     attempts = [e for e in Ledger(project / ".mdflow/ledger.sqlite").all() if e.name == "simulate.villin.0.000"]
     assert [(e.attempt, e.state) for e in attempts] == [(1, "failed"), (2, "success")]
-    log = (project / "logs/simulate/villin/rep0/seg000.log").read_text()
+    log = (project / "logs/ci/simulate/villin/rep0/seg000.log").read_text()
     assert "from checkpoint at step" in log
-    steps = [int(r.split(",")[0]) for r in (project / "results/villin/rep0/seg000.csv").read_text().splitlines()[1:]]
+    steps = [int(r.split(",")[0]) for r in (project / "results-ci/villin/rep0/seg000.csv").read_text().splitlines()[1:]]
     assert steps == list(range(10, 2001, 10))
 
 

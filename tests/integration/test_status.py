@@ -28,7 +28,7 @@ def test_status_of_a_campaign_killed_mid_segment_then_finished(tmp_path):
         "name\tstructure\tforcefield\tsolvent\ttemperature_k\treplicas\tlength_ps\tsegment_ps\tseed\n"
         "villin\tresources/villin.pdb\tamber99sbildn\timplicit\t300\t1\t6.0\t3.0\t5\n"
     )
-    progress = project / "scratch/villin/rep0/seg000.partial/progress.json"
+    progress = project / "scratch/ci/villin/rep0/seg000.partial/progress.json"
     stderr = tmp_path / "controller.err"
     env = {**os.environ, "OPENMM_CPU_THREADS": "1", "MDFLOW_PROGRESS": "1"}  # the display, though not a TTY
     with open(stderr, "w") as err:

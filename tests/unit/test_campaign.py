@@ -1,13 +1,15 @@
 """The campaign config and systems sheet: accepted as shipped, and every mistake named in one line."""
 
+import json
 from pathlib import Path
 
 import pytest
 
 from conftest import make_project
 from golden import assert_golden
-from mdflow.campaign import load_campaign
+from mdflow.campaign import MARKER, claim_results, load_campaign, marker_owner, marker_record, results_conflict
 from mdflow.errors import MdflowError
+from mdflow.layout import campaign_directories
 
 HEADER = "name\tstructure\tforcefield\tsolvent\ttemperature_k\treplicas\tlength_ps\tsegment_ps\tseed\tph"
 GOOD_ROW = "ala\tresources/alanine-dipeptide.pdb\tamber99sbildn\timplicit\t300\t2\t0.4\t0.2\t11\t7.0"
@@ -19,8 +21,11 @@ def test_shipped_demo_and_ci_campaigns_load():
     assert list(demo.systems) == ["ala-implicit", "ala-water", "villin"]
     assert demo.systems["villin"].segments == 2 and demo.systems["villin"].steps_per_segment == 2500
     ci = load_campaign(repo, ["config/ci.yaml"], {})
+    assert (demo.name, demo.results, demo.scratch) == ("demo", "results", "scratch/demo")
+    assert (ci.name, ci.results, ci.scratch) == ("ci", "results-ci", "scratch/ci")
+    assert ci.config_files == ("config/config.yaml", "config/ci.yaml")
     assert ci.report_interval_steps == 10 and ci.checkpoint_interval_steps == 50
-    assert all(s.steps_per_segment == 100 for s in ci.systems.values())
+    assert all(s.steps_per_segment == 500 for s in ci.systems.values())
     assert ci.settings["platform"] == "CPU"
 
 
@@ -66,6 +71,13 @@ CASES = {
     "checkpoint not whole reports": lambda p: (p / "config/ci.yaml").write_text(
         "systems: config/ci_systems.tsv\nreport_interval_ps: 1.0\ncheckpoint_interval_ps: 1.5\n"),
     "missing sheet": lambda p: (p / "config/ci.yaml").write_text("systems: config/none.tsv\n"),
+    "campaign name with a slash": lambda p: (p / "config/ci.yaml").write_text(
+        "systems: config/ci_systems.tsv\ncampaign: ci/2\n"),
+    "campaign name starting with a dot": lambda p: (p / "config/ci.yaml").write_text(
+        "systems: config/ci_systems.tsv\ncampaign: ..\n"),
+    "no campaign and an unusable results name": lambda p: (
+        (p / "config/config.yaml").write_text("systems: config/systems.tsv\n"),
+        (p / "config/ci.yaml").write_text("systems: config/ci_systems.tsv\nresults: out/run 1\n")),
 }
 
 
@@ -92,3 +104,72 @@ def test_checkpoint_cadence_defaults_to_wall_clock_minutes():
 
     assert checkpoint_cadence({"timestep_fs": 2.0}) == (None, 10.0)
     assert checkpoint_cadence({"timestep_fs": 2.0, "checkpoint_interval_ps": 0.1, "checkpoint_interval_min": 5}) == (50, 5.0)
+
+
+def test_scratch_is_the_campaigns_own_directory_in_the_site_workdir(project):
+    campaign = load_campaign(project, ["config/ci.yaml"], {"site_workdir": "/work/me/mdflow"})
+    assert campaign.scratch == "/work/me/mdflow/ci"
+
+
+def test_a_config_without_campaign_is_named_after_its_results_directory(project):
+    for name in ("config.yaml", "ci.yaml"):  # configs as written before the key existed
+        config = project / "config" / name
+        config.write_text("".join(line for line in config.read_text().splitlines(True)
+                                  if not line.startswith(("campaign:", "results:"))))
+    assert load_campaign(project, [], {}).name == "results"  # results defaults to results/
+    campaign = load_campaign(project, ["config/ci.yaml"], {"results": "out/run-2/"})
+    assert (campaign.name, campaign.scratch) == ("run-2", "scratch/run-2")
+
+
+def test_campaign_directories_from_the_config_as_snakemake_holds_it():
+    """What the executor uses (it cannot import the campaign module): the same names as load_campaign."""
+    config = {"systems": "s.tsv", "campaign": "ci", "results": "results-ci", "site_workdir": "/w/mdflow"}
+    assert campaign_directories(config) == ("results-ci", "/w/mdflow/ci")
+    assert campaign_directories({"systems": "s.tsv"}) == ("results", "scratch/results")
+
+
+# -- the results directory's owner: pure parts, then the thin I/O around them -------------------------
+
+def test_results_conflict_only_for_another_campaign():
+    assert results_conflict(None, "ci", "results") is None     # nobody claimed it yet
+    assert results_conflict("ci", "ci", "results-ci") is None  # our own
+    line = results_conflict("demo", "ci", "results", ("config/config.yaml", "config/ci.yaml", "--config"))
+    assert line == ("results/ was made by campaign 'demo' (results/.campaign.json), but this is campaign 'ci': "
+                    "give 'ci' its own `results:` in its config (config/config.yaml + config/ci.yaml + --config), "
+                    "or pass --adopt-results to let it take results/ over")
+
+
+@pytest.mark.parametrize("text", ["", "not json", "[1, 2]", "{}", '{"campaign": ""}', '{"campaign": 3}'])
+def test_a_marker_that_is_not_one_is_one_line(text):
+    with pytest.raises(MdflowError) as caught:
+        marker_owner(text, "results/.campaign.json")
+    assert str(caught.value).startswith("results/.campaign.json: not a campaign marker") and "\n" not in str(caught.value)
+
+
+def test_marker_record_names_campaign_and_config_files(project):
+    campaign = load_campaign(project, ["config/ci.yaml"], {"threads": 1})
+    record = marker_record(campaign)
+    assert record == {"campaign": "ci", "config": ["config/config.yaml", "config/ci.yaml", "--config"]}
+    assert marker_owner(json.dumps(record), "x") == "ci"
+
+
+def test_claim_results_writes_only_on_a_real_run_and_refuses_another_campaign(project):
+    demo = load_campaign(project, [], {})
+    marker = project / "results" / MARKER
+    claim_results(project, demo, write=False)
+    assert not marker.exists()                                  # a dry run writes nothing
+    claim_results(project, demo, write=True)
+    assert json.loads(marker.read_text()) == {"campaign": "demo", "config": ["config/config.yaml"]}
+    before = marker.stat().st_mtime_ns
+    claim_results(project, demo, write=True)
+    assert marker.stat().st_mtime_ns == before                  # our own: left as it is
+
+    intruder = load_campaign(project, ["config/ci.yaml"], {"results": "results"})
+    for write in (False, True):
+        with pytest.raises(MdflowError, match="made by campaign 'demo'.*this is campaign 'ci'"):
+            claim_results(project, intruder, write=write)
+    assert json.loads(marker.read_text())["campaign"] == "demo"
+    claim_results(project, intruder, write=False, adopt=True)  # a dry run with the override: no refusal
+    assert json.loads(marker.read_text())["campaign"] == "demo"
+    claim_results(project, intruder, write=True, adopt=True)
+    assert json.loads(marker.read_text())["campaign"] == "ci"

@@ -14,7 +14,7 @@ from mdflow import progress, status
 from mdflow.campaign import Campaign, System
 from mdflow.controller_lock import controller_lock
 from mdflow.errors import MdflowError
-from mdflow.ledger import Ledger
+from mdflow.ledger import Ledger, outputs_within
 from mdflow.profiles import campaign_configfiles, load_profile
 
 REPO = Path(__file__).resolve().parents[2]
@@ -183,6 +183,39 @@ def test_latest_ledger_entry_wins_and_ensemble_members_are_named(tmp_path):
     (row,) = status.collect(project, campaign, "stampede", SCRATCH).rows
     assert (row.state, row.job_id, row.site) == ("queued", "21", "polaris")
     assert row.detail.startswith("slurm job queued in ensemble ensemble.1.1.simulate.4")
+
+
+def test_another_campaigns_jobs_in_the_ledger_do_not_count(tmp_path):
+    """Two campaigns of one project share the ledger and their jobs' names (simulate.ala.0.000);
+    their outputs tell them apart: results/ + scratch/demo here, results-ci/ + scratch/ci there."""
+    project = tmp_path / "project"
+    campaign = make_campaign(make_system("ala", 1, 1, 100))
+    ledger = Ledger(project / ".mdflow/ledger.sqlite")
+    ours = ["scratch/demo/ala/rep0/seg000.dcd"]
+    theirs = [str(project / "scratch/ci/ala/rep0/seg000.dcd")]  # absolute paths count the same
+    ledger.record_submission("stampede", "30", "simulate.ala.0.000", "simulate",
+                             {"system": "ala", "replica": "0", "segment": "000"}, ours, "slurm", 1, "l", None)
+    ledger.update("stampede", "30", "failed", 1)
+    time.sleep(0.01)
+    ledger.record_submission("stampede", "31", "simulate.ala.0.000", "simulate",
+                             {"system": "ala", "replica": "0", "segment": "000"}, theirs, "slurm", 1, "l", None)
+    ledger.record_submission("stampede", "32", "setup.ala", "setup", {"system": "ala"},
+                             ["results-ci/ala/setup/setup.json"], "slurm", 1, "l", None)
+    state = status.collect(project, campaign, "stampede", "scratch/demo")
+    assert [(r.state, r.job_id) for r in state.rows] == [("failed", "30")]
+    assert state.systems[0].setup == "missing"
+    assert Ledger(project / ".mdflow/ledger.sqlite").active_by_name("stampede", "simulate.ala.0.000", ours) is None
+    assert Ledger(project / ".mdflow/ledger.sqlite").active_by_name("stampede", "simulate.ala.0.000",
+                                                                    theirs).external_id == "31"
+
+
+def test_outputs_within_a_campaigns_directories():
+    directories = ("results-ci", "/scratch/me/ci")
+    assert outputs_within(["results-ci/a/setup/setup.json"], directories, "/p")
+    assert outputs_within(["/scratch/me/ci/a/rep0/seg000.dcd"], directories, "/p")
+    assert not outputs_within(["results/a/setup/setup.json", "/scratch/me/demo/a/x"], directories, "/p")
+    assert not outputs_within(["results-ci2/a"], directories, "/p")  # a prefix of a name is not its directory
+    assert outputs_within([], directories, "/p")  # a row without outputs cannot tell: it counts
 
 
 def test_expected_segments_follow_the_sheet_and_adaptive_continuation():

@@ -18,7 +18,7 @@ rule analyze:
             wc.system, len(input.segments) // (2 * SYSTEMS[wc.system].replicas)
         ),
     log:
-        "logs/analyze/{system}.log",
+        LOGS + "/analyze/{system}.log",
     script:
         "../scripts/analyze.py"
 
@@ -37,6 +37,6 @@ rule report:
             for s in SYSTEMS.values()
         ],
     log:
-        "logs/report.log",
+        LOGS + "/report.log",
     script:
         "../scripts/report.py"

@@ -73,6 +73,6 @@ checkpoint converge:
         window_segments=system_param("converge_window"),
         max_segments=system_param("max_segments"),
     log:
-        "logs/converge/{system}/after_seg{segment}.log",
+        LOGS + "/converge/{system}/after_seg{segment}.log",
     script:
         "../scripts/converge.py"

@@ -1,5 +1,6 @@
-# File layout of a campaign. RESULTS is the project's results/; SCRATCH stands for the site's work
-# directory (cluster scratch; a local directory under the local profile).
+# File layout of a campaign. RESULTS is the campaign's results directory (config key `results`);
+# SCRATCH is its directory in the site's work directory (cluster scratch; a local directory under
+# the local profile): <workdir>/<campaign>; LOGS is logs/<campaign>. Two campaigns share no file.
 
 SETUP = RESULTS + "/{system}/setup"
 STAGED = SCRATCH + "/{system}/input"

@@ -17,6 +17,6 @@ rule setup:
         minimize_iterations=campaign.settings["minimize_iterations"],
     threads: campaign.settings["threads"]
     log:
-        "logs/setup/{system}.log",
+        LOGS + "/setup/{system}.log",
     script:
         "../scripts/setup.py"

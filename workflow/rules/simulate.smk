@@ -40,6 +40,6 @@ rule simulate:
     # same allocation, behind the controller's back. (execution_settings is None in a dry-run.)
     retries: max(1, getattr(workflow.execution_settings, "retries", 0)) if workflow.is_main_process else 0
     log:
-        "logs/simulate/{system}/rep{replica}/seg{segment}.log",
+        LOGS + "/simulate/{system}/rep{replica}/seg{segment}.log",
     script:
         "../scripts/simulate.py"

@@ -9,7 +9,7 @@ rule push:
         state=STAGED + "/minimized.xml",
         manifest=STAGED + "/manifest.json",
     log:
-        "logs/push/{system}.log",
+        LOGS + "/push/{system}.log",
     script:
         "../scripts/push.py"
 
@@ -26,6 +26,6 @@ rule pull:
         manifest=PULLED + ".json",
         provenance=PULLED + ".provenance.json",
     log:
-        "logs/pull/{system}/rep{replica}/seg{segment}.log",
+        LOGS + "/pull/{system}/rep{replica}/seg{segment}.log",
     script:
         "../scripts/pull.py"
