@@ -37,44 +37,30 @@ USAGE = __doc__.split("\n\n")[1]
 DEFAULT_PROFILE = "local"
 
 
-def pop_repeated_option(argv: list, name: str) -> tuple[list, list]:
-    """Remove every `--name VALUE` / `--name=VALUE` from argv; return (values in order, the rest)."""
-    values, rest = [], list(argv)
-    while True:
-        value, shorter = pop_option(rest[:_end_of_first(rest, name)], name)
-        if value is None:
-            return values, rest
-        values.append(value)
-        rest = shorter + rest[_end_of_first(rest, name):]
-
-
-def _end_of_first(argv: list, name: str) -> int:
-    """Index just after the first `--name VALUE` / `--name=VALUE` (len(argv) if there is none)."""
-    for i, arg in enumerate(argv):
-        if arg == name:
-            return i + 2
-        if arg.startswith(name + "="):
-            return i + 1
-    return len(argv)
-
-
-def pop_option(argv: list, *names: str, default=None):
-    """Remove `--name VALUE` / `--name=VALUE` from argv; return the last value given."""
-    value, rest, i = default, [], 0
+def pop_repeated_option(argv: list, *names: str) -> tuple[list, list]:
+    """Remove every `--name VALUE` / `--name=VALUE` from argv; return (the values in order, the rest)."""
+    values, rest, i = [], [], 0
     while i < len(argv):
         arg = argv[i]
         if arg in names:
             if i + 1 >= len(argv):
                 raise MdflowError(f"option {arg} needs a value")
-            value, i = argv[i + 1], i + 2
+            values.append(argv[i + 1])
+            i += 2
             continue
         matched = next((n for n in names if arg.startswith(n + "=")), None)
         if matched:
-            value = arg[len(matched) + 1:]
+            values.append(arg[len(matched) + 1:])
         else:
             rest.append(arg)
         i += 1
-    return value, rest
+    return values, rest
+
+
+def pop_option(argv: list, *names: str, default=None):
+    """Remove `--name VALUE` / `--name=VALUE` from argv; return the last value given."""
+    values, rest = pop_repeated_option(argv, *names)
+    return (values[-1] if values else default), rest
 
 
 def prepare_snakemake(argv: list):
