@@ -1,6 +1,10 @@
 """`mdflow verify`: compare a finished campaign with committed reference results.
 
-Three kinds of check, decided per quantity when the reference is written (`--update`):
+Four kinds of check, decided per quantity when the reference is written (`--update`):
+* model: what was simulated, on any machine: every force-field parameter of the setup's system.xml
+  (summed per parameter, mdflow.model_summary) and the integrator each replica ran with (thermostat
+  temperature, friction, timestep, read back from the integrator). Chaos cannot move them, so they find
+  changes that short runs' averages cannot resolve (a thermostat 10 K off, a 10 % longer timestep).
 * exact: sha256 of every pulled segment trajectory and energy table and of the minimized state,
   where runs repeat bit for bit (CPU with one thread or DeterministicForces, or Reference; setup is
   seeded and PME segments continue as resumed ones do), and the frame counts. Checked only against a
@@ -23,9 +27,7 @@ Three kinds of check, decided per quantity when the reference is written (`--upd
 Everything but `measure()` and the file I/O is pure.
 """
 
-import contextlib
 import csv
-import io
 import json
 import math
 from dataclasses import dataclass
@@ -34,9 +36,12 @@ from statistics import NormalDist
 
 from mdflow.errors import MdflowError
 from mdflow.io_atomic import atomic_write_text, sha256_file
+from mdflow.model_summary import differences, system_summary
+from mdflow.series_statistics import equilibrated_from, mean_and_error
 
 EXACT = {"exact": True}
 STATISTICAL = {"statistical": True}
+MODEL = {"model": True}
 FALSE_ALARM_RATE = 0.01   # chance that a correct run fails anywhere in the campaign
 TOLERANCES = {"potential_after_kj_mol": {"abs": 0.01, "rel": 1e-4}}
 # Across environments a minimization ends elsewhere on the energy surface (measured up to 0.9 %).
@@ -122,47 +127,6 @@ def bitwise_reproducible(settings: dict) -> bool:
     )
 
 
-# -- statistics of one time series ------------------------------------------------------------------
-
-def _timeseries():
-    """pymbar.timeseries, imported without the banner pymbar prints (JAX not found) or its warnings."""
-    import logging
-
-    logging.getLogger("pymbar").setLevel(logging.ERROR)
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        from pymbar import timeseries
-    return timeseries
-
-
-def equilibrated_from(values: list[float]) -> int:
-    """Index of the first equilibrated frame: pymbar's detect_equilibration (the start that leaves the
-    most uncorrelated samples), but never more than half the frames (its optimum is flat and noisy on
-    short series and would throw away good data)."""
-    import numpy as np
-
-    if len(values) < 4 or max(values) == min(values):
-        return 0
-    with contextlib.redirect_stdout(io.StringIO()):
-        first, _, _ = _timeseries().detect_equilibration(np.asarray(values, dtype=float), nskip=1)
-    return min(int(first), len(values) // 2)
-
-
-def mean_and_error(values: list[float]) -> dict:
-    """{"mean", "se", "g", "n"}: the mean, its standard error with the correlation of successive frames
-    taken into account (SE = std * sqrt(g / n), g = statistical inefficiency), g and n."""
-    import numpy as np
-
-    data = np.asarray(values, dtype=float)
-    n = len(data)
-    if n < 2 or float(data.std()) == 0.0:
-        g = 1.0
-    else:
-        with contextlib.redirect_stdout(io.StringIO()):
-            g = float(_timeseries().statistical_inefficiency(data, fast=False))
-    se = float(data.std(ddof=1)) * math.sqrt(g / n) if n > 1 else 0.0
-    return {"mean": round(float(data.mean()), 6), "se": round(se, 6), "g": round(g, 3), "n": n}
-
-
 def z_limit(quantities: int, false_alarm_rate: float = FALSE_ALARM_RATE, runs: int = 1) -> float:
     """|z| above which a statistical quantity fails: two-sided, Bonferroni over `quantities` tests; a
     Student t quantile (runs - 1 degrees of freedom) where the spread was estimated from `runs` runs."""
@@ -220,6 +184,16 @@ def _structure_rows(path: Path) -> dict:
     return series
 
 
+def _integrator(replica_dir: Path, segments: list[str]) -> dict | None:
+    """The integrator settings of a replica's segments: a setting that differs between segments reads
+    'differs between segments'; None when a segment's record is missing."""
+    settings = [(_read_json(replica_dir / f"{s}.json") or {}).get("segment", {}).get("integrator") for s in segments]
+    if not settings or any(not isinstance(one, dict) for one in settings):
+        return None
+    return {key: settings[0][key] if all(one.get(key) == settings[0][key] for one in settings)
+            else "differs between segments" for key in settings[0]}
+
+
 def _read_json(path: Path):
     try:
         return json.loads(path.read_text())
@@ -234,6 +208,9 @@ def measure_system(results: Path, system, exact: bool) -> list[Measured]:
     setup = _read_json(base / "setup" / "setup.json") or {}
     out.append(Measured(f"{system.name}/setup potential_after_kj_mol", setup.get("potential_after_kj_mol"),
                         TOLERANCES["potential_after_kj_mol"]))
+    system_xml = base / "setup" / "system.xml"
+    out.append(Measured(f"{system.name}/setup model", system_summary(system_xml.read_text()) if system_xml.is_file()
+                        else None, MODEL))
     if exact:
         state = base / "setup" / "minimized.xml"
         out.append(Measured(f"{system.name}/setup/minimized.xml sha256", sha256_file(state) if state.is_file() else None,
@@ -247,6 +224,7 @@ def measure_system(results: Path, system, exact: bool) -> list[Measured]:
         rows = _energy_rows(csvs)
         label = f"{system.name}/rep{replica}"
         out.append(Measured(f"{label} frames", len(rows) if rows is not None else None, EXACT))
+        out.append(Measured(f"{label} integrator", _integrator(rep, segments), MODEL))
         for key in SERIES:
             values = [r[key] for r in rows] if rows and key in rows[0] else structure.get(replica, {}).get(key)
             out.append(Measured(f"{label} {key}.mean", values or None, STATISTICAL))
@@ -285,6 +263,16 @@ def _judge_statistical(name: str, expected: dict, series, quantities: int) -> Ro
     return Row(name, expected, got, {**STATISTICAL, "z_limit": limit}, abs(z) <= limit, z=z)
 
 
+def _judge_model(name: str, expected: dict, got, same_environment: bool) -> Row:
+    if not isinstance(got, dict):
+        return Row(name, expected, None, MODEL, False, "missing from the results")
+    if not same_environment:  # another OpenMM may serialize parameters the reference's did not have
+        shared = expected.keys() & got.keys()
+        expected, got = {k: expected[k] for k in shared}, {k: got[k] for k in shared}
+    changed = differences(expected, got)
+    return Row(name, expected, got, MODEL, not changed, f"{len(changed)} differ" if changed else "")
+
+
 def compare(reference: dict, measured: list[Measured], here: dict, exact_checks: bool = True) -> list[Row]:
     """One row per quantity in the reference or in the results. `exact_checks=False` judges as against
     a reference from another machine (exact checks skipped, tolerances widened)."""
@@ -298,6 +286,8 @@ def compare(reference: dict, measured: list[Measured], here: dict, exact_checks:
         got = got_by_name[name].value if name in got_by_name else None
         if tolerance.get("statistical"):
             rows.append(_judge_statistical(name, expected, got, statistical))
+        elif tolerance.get("model"):
+            rows.append(_judge_model(name, expected, got, same_environment))
         elif tolerance.get("exact") and not same_environment and isinstance(expected, str):
             rows.append(Row(name, expected, got, tolerance, True, "skipped: reference from another environment"))
         elif got is None:
@@ -315,8 +305,8 @@ def compare(reference: dict, measured: list[Measured], here: dict, exact_checks:
 def reference_from(measured: list[Measured], here: dict, repeats: list[list[Measured]] = ()) -> dict:
     """The reference of run `measured`; `repeats`: the same campaign run again with other velocity seeds
     (velocity_seed_offset), whose spread tells how far one more run may land by chaos alone."""
-    for run in (measured, *repeats):
-        missing = [m.quantity for m in run if m.value is None]
+    for run in (measured, *repeats):  # repeats give only the spread of the statistical quantities
+        missing = [m.quantity for m in run if m.value is None and (run is measured or m.tolerance.get("statistical"))]
         if missing:
             raise MdflowError(f"cannot write a reference from an unfinished run: {missing[0]} is missing "
                               f"({len(missing)} quantities missing)")
@@ -359,6 +349,10 @@ def _show(value) -> str:
         return "-"
     if isinstance(value, dict) and "mean" in value:
         return f"{_number(value['mean'])} ± {_number(value['se'])}"
+    if isinstance(value, dict) and "step_fs" in value:
+        return f"{value['temperature_k']:g} K, {value['step_fs']:g} fs"
+    if isinstance(value, dict):
+        return f"{len(value)} parameters"
     if isinstance(value, list):
         return f"{len(value)} values"
     if isinstance(value, str):
@@ -375,12 +369,18 @@ def _show_criterion(row: Row) -> str:
         return f"z {shown}, limit {tolerance['z_limit']:.2f}" if "z_limit" in tolerance else "z -"
     if tolerance.get("exact"):
         return "exact"
+    if tolerance.get("model"):
+        return "same model"
     parts = [f"abs {tolerance['abs']:g}" if tolerance.get("abs") else "", f"rel {tolerance['rel']:g}" if tolerance.get("rel") else ""]
     return ", ".join(p for p in parts if p) or "exact"
 
 
 def explain(row: Row) -> str:
-    """A failed statistical quantity in words."""
+    """A failed model or statistical quantity in words."""
+    if row.tolerance.get("model"):
+        changed = differences(row.expected, row.got)
+        more = f"; and {len(changed) - 3} more" if len(changed) > 3 else ""
+        return f"{row.quantity}: not what the reference simulated: {'; '.join(changed[:3])}{more}"
     quantity, _, key = row.quantity.rpartition(" ")
     words, unit = SERIES.get(key.removesuffix(".mean"), (key, ""))
     e, g = row.expected, row.got
@@ -401,7 +401,7 @@ def render(rows: list[Row]) -> str:
     failed = sum(not r.ok for r in rows)
     skipped = sum(r.note.startswith("skipped") for r in rows)
     widened = sum(r.note.startswith("widened") for r in rows)
-    words = [explain(r) for r in rows if not r.ok and r.z is not None]
+    words = [explain(r) for r in rows if not r.ok and (r.z is not None or (r.tolerance.get("model") and r.expected and r.got))]
     summary = f"{len(rows) - failed} of {len(rows)} quantities ok" + (f", {failed} FAILED" if failed else "")
     if skipped or widened:
         summary += (f" ({skipped} exact checks skipped, {widened} tolerances widened: the reference was written "
@@ -413,7 +413,8 @@ def load_reference(path: Path, shown: str) -> dict:
     try:
         reference = json.loads(path.read_text())
         reference["quantities"][0]["tolerance"].get
-        if any(q["quantity"].endswith(".mean") != isinstance(q["expected"], dict) for q in reference["quantities"]):
+        if any(q["quantity"].endswith(".mean") and not (isinstance(q["expected"], dict) and "se" in q["expected"])
+               for q in reference["quantities"]):
             # a mean needs its standard error (references of mdflow before the statistical judgement lack it)
             raise KeyError("statistical quantity without mean and standard error")
         return reference

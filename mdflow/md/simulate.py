@@ -22,6 +22,7 @@ from openmm import app, unit
 from mdflow.io_atomic import atomic_write_bytes, atomic_write_text, sha256_file
 from mdflow.md import trajfiles
 from mdflow.md.platforms import create_context, describe_device
+from mdflow.model_summary import integrator_summary
 
 EXIT_INTERRUPTED = 143
 
@@ -291,6 +292,7 @@ def run_segment(spec: SegmentSpec, log=print) -> dict:
         "platform": context.getPlatform().getName(),
         "gpu": describe_device(context),
         "integrator_seed": seed,
+        "integrator": integrator_summary(integrator),
         "wall_s": round(elapsed, 3),
         "ns_per_day": round(simulated_ns / elapsed * 86400, 3) if elapsed > 0 else None,
     }

@@ -8,13 +8,15 @@ import pytest
 
 from golden import assert_golden
 from mdflow.errors import MdflowError
-from mdflow.verify import (EXACT, STATISTICAL, Measured, across_machines, bitwise_reproducible, compare, cpu_model,
+from mdflow.verify import (EXACT, MODEL, STATISTICAL, Measured, across_machines, bitwise_reproducible, compare, cpu_model,
                            cpu_vector_flags, equilibrated_from, mean_and_error, reference_from, render, within,
                            z_limit)
 
 HERE = {"openmm": "8.6.1", "pdbfixer": "1.12.0", "numpy": "2.4.6", "platform": "CPU",
         "cpu_flags": ["sse4_1", "avx", "avx2", "fma"], "cpu_model": "GenuineIntel family 6 model 143: Intel Xeon"}
 SHA_A, SHA_B = "a" * 64, "b" * 64
+INTEGRATOR = {"type": "LangevinMiddleIntegrator", "temperature_k": 300.0, "friction_per_ps": 1.0, "step_fs": 2.0}
+MODEL_300 = {"NonbondedForce/Particles/Particle q": 16.1, "Particles/Particle count": 22}
 
 
 def correlated(mean: float, sd: float, n: int, seed: int, phi: float = 0.8) -> list[float]:
@@ -33,6 +35,8 @@ def reference(environment=HERE):
         {"quantity": "ala/rep0/seg000.dcd sha256", "expected": SHA_A, "tolerance": EXACT},
         {"quantity": "ala/rep0 temperature_k.mean", "tolerance": STATISTICAL,
          "expected": {"mean": 300.0, "se": 1.0, "g": 3.0, "n": 80, "from_frame": 20}},
+        {"quantity": "ala/setup model", "expected": MODEL_300, "tolerance": MODEL},
+        {"quantity": "ala/rep0 integrator", "expected": INTEGRATOR, "tolerance": MODEL},
     ]}
 
 
@@ -82,10 +86,12 @@ def test_compare_and_render_golden():
         Measured("ala/rep0/seg000.dcd sha256", SHA_B, EXACT),
         Measured("ala/rep0 temperature_k.mean", [300.0] * 20 + [309.0 + (i % 5 - 2) * 0.5 for i in range(80)],
                  STATISTICAL),
+        Measured("ala/setup model", {**MODEL_300, "NonbondedForce/Particles/Particle q": 16.905}, MODEL),
+        Measured("ala/rep0 integrator", {**INTEGRATOR, "temperature_k": 310.0}, MODEL),
         Measured("ala/rep1 frames", 20, EXACT),
     ]
     rows = compare(reference(), measured, HERE)
-    assert [r.ok for r in rows] == [True, False, False, False, False]
+    assert [r.ok for r in rows] == [True, False, False, False, False, False, False]
     assert_golden("verify/table_failures.txt", render(rows))
 
 
@@ -93,9 +99,14 @@ def test_in_another_environment_exact_checks_are_skipped_and_energy_tolerances_w
     elsewhere = {**HERE, "cpu_model": "AuthenticAMD family 26 model 2: AMD EPYC"}  # same flags, other CPU
     measured = [Measured("ala/rep0 frames", 20, EXACT), Measured("ala/setup potential_after_kj_mol", -101.5, {}),
                 Measured("ala/rep0/seg000.dcd sha256", SHA_B, EXACT),
-                Measured("ala/rep0 temperature_k.mean", [300.5] * 100, STATISTICAL)]
+                Measured("ala/rep0 temperature_k.mean", [300.5] * 100, STATISTICAL),
+                # another OpenMM may serialize a parameter the reference's did not have: not compared
+                Measured("ala/setup model", {**MODEL_300, "NonbondedForce newParameter": 1.0}, MODEL),
+                Measured("ala/rep0 integrator", INTEGRATOR, MODEL)]
     rows = compare(reference(elsewhere), measured, HERE)
-    assert [(r.ok, r.note[:7]) for r in rows] == [(True, ""), (True, "widened"), (True, "skipped"), (True, "")]
+    assert [(r.ok, r.note[:7]) for r in rows] == [(True, ""), (True, "widened"), (True, "skipped"), (True, ""),
+                                                  (True, ""), (True, "")]
+    assert not compare(reference(), measured, HERE)[4].ok  # same environment: every parameter counts
     assert rows[1].tolerance == {"abs": 1.0, "rel": 0.02}  # -101.5 is 1.5 % off -100
     assert_golden("verify/table_other_environment.txt", render(rows))
     assert not compare(reference(), measured, HERE)[1].ok  # same environment: the reference's own 0.01
@@ -127,6 +138,18 @@ def test_reference_is_refused_from_an_unfinished_run_and_stores_what_the_judgeme
     statistics = written["quantities"][1]["expected"]
     assert set(statistics) == {"mean", "se", "g", "n", "from_frame"} and statistics["from_frame"] >= 1
     assert statistics["n"] == 63 - statistics["from_frame"] and 298 < statistics["mean"] < 302
+
+
+def test_repeats_need_only_the_series_whose_spread_they_give():
+    """Repeated runs give run_sd of the statistical quantities; their other records may be missing."""
+    run = [Measured("ala/rep0 integrator", INTEGRATOR, MODEL),
+           Measured("ala/rep0 rg_nm.mean", correlated(0.3, 0.001, 80, seed=1), STATISTICAL)]
+    older = [Measured("ala/rep0 integrator", None, MODEL),
+             Measured("ala/rep0 rg_nm.mean", correlated(0.3, 0.001, 80, seed=2), STATISTICAL)]
+    written = reference_from(run, HERE, [older])
+    assert written["quantities"][0]["expected"] == INTEGRATOR and written["quantities"][1]["expected"]["runs"] == 2
+    with pytest.raises(MdflowError, match="unfinished run: ala/rep0 integrator is missing"):
+        reference_from(older, HERE, [run])
 
 
 def test_which_runs_repeat_bit_for_bit():
