@@ -13,18 +13,19 @@ import json
 import shutil
 import signal
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import openmm
 from openmm import app, unit
 
 from mdflow.io_atomic import atomic_write_bytes, atomic_write_text, sha256_file
-from mdflow.md import trajfiles
+from mdflow.md import stages, trajfiles
 from mdflow.md.platforms import create_context, describe_device
 from mdflow.model_summary import integrator_summary
 
 EXIT_INTERRUPTED = 143
+STAGE_FIELDS = ("restraint_k_kj_mol_nm2", "heat_from_k", "pressure_bar", "keep_velocities", "seed_stream")
 
 
 class SegmentInterrupted(SystemExit):
@@ -57,6 +58,16 @@ class SegmentSpec:
     deterministic_forces: bool = False
     checkpoint_interval_min: float = 10.0
     velocity_seed_offset: int = 0
+    # equilibration stages (mdflow.md.stages); the defaults are a production segment
+    restraint_k_kj_mol_nm2: float = 0.0   # harmonic restraints of the solute's heavy atoms to the start
+    heat_from_k: float | None = None      # heating: velocities at this temperature, thermostat ramped up
+    pressure_bar: float | None = None     # NPT: a Monte Carlo barostat (periodic systems only)
+    keep_velocities: bool = False         # segment 0 continues the start state's velocities (after a stage)
+    seed_stream: str = ""                 # "eq": stages draw other random numbers than segments
+
+    @property
+    def draws_velocities(self) -> bool:
+        return self.segment == 0 and not self.keep_velocities
 
     @property
     def partial_dir(self) -> Path:
@@ -64,8 +75,10 @@ class SegmentSpec:
 
     def fingerprint(self) -> str:
         """Identity of the work: a partial result is only resumed by the same work."""
+        defaults = {f.name: f.default for f in fields(self)}
         relevant = {k: v for k, v in asdict(self).items() if k not in (
-            "platform", "cpu_threads", "deterministic_forces", "checkpoint_interval", "checkpoint_interval_min")}
+            "platform", "cpu_threads", "deterministic_forces", "checkpoint_interval", "checkpoint_interval_min")
+            and not (k in STAGE_FIELDS and v == defaults[k])}  # partial results of older mdflow still resume
         relevant["start_state_sha256"] = sha256_file(self.start_state_xml)
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
 
@@ -107,10 +120,14 @@ class _Stopper:
             signal.signal(signal.SIGTERM, self._previous)
 
 
-def _build_context(spec: SegmentSpec, system):
-    seed = derive_seed(spec.seed, spec.replica, spec.segment, spec.velocity_seed_offset)
+def _build_context(spec: SegmentSpec, system, topology, start_state):
+    seed = derive_seed(spec.seed, spec.replica, f"{spec.seed_stream}{spec.segment}", spec.velocity_seed_offset)
+    if spec.restraint_k_kj_mol_nm2 > 0:
+        stages.add_restraints(system, topology, start_state.getPositions(), spec.restraint_k_kj_mol_nm2)
+    if spec.pressure_bar is not None and system.usesPeriodicBoundaryConditions():
+        stages.add_barostat(system, spec.pressure_bar, spec.temperature_k)
     integrator = openmm.LangevinMiddleIntegrator(
-        spec.temperature_k * unit.kelvin,
+        (spec.heat_from_k or spec.temperature_k) * unit.kelvin,
         spec.friction_per_ps / unit.picosecond,
         spec.timestep_fs * unit.femtosecond,
     )
@@ -123,8 +140,7 @@ def _build_context(spec: SegmentSpec, system):
     return context, integrator, seed
 
 
-def _start_fresh(spec: SegmentSpec, context, seed: int) -> None:
-    state = openmm.XmlSerializer.deserialize(Path(spec.start_state_xml).read_text())
+def _start_fresh(spec: SegmentSpec, context, seed: int, state) -> None:
     if state.getPeriodicBoxVectors() is not None:
         context.setPeriodicBoxVectors(*state.getPeriodicBoxVectors())
     context.setPositions(state.getPositions())
@@ -132,8 +148,8 @@ def _start_fresh(spec: SegmentSpec, context, seed: int) -> None:
         velocities = state.getVelocities()
     except Exception:  # a minimized state carries no velocities
         velocities = None
-    if spec.segment == 0 or velocities is None:
-        context.setVelocitiesToTemperature(spec.temperature_k * unit.kelvin, seed)
+    if spec.draws_velocities or velocities is None:
+        context.setVelocitiesToTemperature((spec.heat_from_k or spec.temperature_k) * unit.kelvin, seed)
     else:
         context.setVelocities(velocities)
     context.setStepCount(spec.segment * spec.steps)
@@ -225,7 +241,8 @@ def run_segment(spec: SegmentSpec, log=print) -> dict:
     """Run (or finish) one segment; write DCD, energy CSV and final state XML. Returns a summary."""
     system = openmm.XmlSerializer.deserialize(Path(spec.system_xml).read_text())
     topology = app.PDBFile(spec.topology_pdb).topology
-    context, integrator, seed = _build_context(spec, system)
+    start_state = openmm.XmlSerializer.deserialize(Path(spec.start_state_xml).read_text())
+    context, integrator, seed = _build_context(spec, system, topology, start_state)
     fingerprint = spec.fingerprint()
     partial = spec.partial_dir
 
@@ -233,7 +250,7 @@ def run_segment(spec: SegmentSpec, log=print) -> dict:
     if resumed_from is None:
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
-        _start_fresh(spec, context, seed)
+        _start_fresh(spec, context, seed, start_state)
         steps_done = 0
         with open(partial / "energies.csv", "w") as handle:
             handle.write(trajfiles.energy_header())
@@ -258,6 +275,7 @@ def run_segment(spec: SegmentSpec, log=print) -> dict:
     steps_at_start = steps_done
     cadence = _Cadence(spec)
     restart_points = needs_restart_points(context, system)
+    reported = stages.reported_groups(system)
     with _Stopper() as stopper:
         while steps_done < spec.steps:
             if stopper.requested:
@@ -265,9 +283,12 @@ def run_segment(spec: SegmentSpec, log=print) -> dict:
                 message = f"SIGTERM: checkpointed segment {spec.segment} at step {steps_done}; exiting"
                 log(message)
                 raise SegmentInterrupted(message)
+            if spec.heat_from_k is not None:  # from the step count alone: a resumed stage heats the same way
+                integrator.setTemperature(stages.ramp_temperature(
+                    steps_done, spec.steps, spec.heat_from_k, spec.temperature_k) * unit.kelvin)
             integrator.step(spec.report_interval)
             steps_done += spec.report_interval
-            _write_frame(context, dcd, csv_handle, kb_dof, spec, steps_done, periodic)
+            _write_frame(context, dcd, csv_handle, kb_dof, spec, steps_done, periodic, reported)
             checkpoint = None
             if cadence.due(steps_done) or steps_done == spec.steps:
                 checkpoint = _save_checkpoint(spec, context, dcd_handle, csv_handle, steps_done, fingerprint)
@@ -293,13 +314,14 @@ def run_segment(spec: SegmentSpec, log=print) -> dict:
         "gpu": describe_device(context),
         "integrator_seed": seed,
         "integrator": integrator_summary(integrator),
+        **({"stage": {k: getattr(spec, k) for k in STAGE_FIELDS}} if spec.seed_stream else {}),
         "wall_s": round(elapsed, 3),
         "ns_per_day": round(simulated_ns / elapsed * 86400, 3) if elapsed > 0 else None,
     }
 
 
-def _write_frame(context, dcd, csv_handle, kb_dof, spec, step, periodic):
-    state = context.getState(getPositions=True, getEnergy=True, enforcePeriodicBox=False)
+def _write_frame(context, dcd, csv_handle, kb_dof, spec, step, periodic, groups=-1):
+    state = context.getState(getPositions=True, getEnergy=True, enforcePeriodicBox=False, groups=groups)
     potential = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
     kinetic = state.getKineticEnergy().value_in_unit(unit.kilojoule_per_mole)
     box = state.getPeriodicBoxVectors()
