@@ -51,11 +51,14 @@ def mdflow(project: Path, *args, check=True) -> subprocess.CompletedProcess:
     return result
 
 
-def fresh_project(path: Path, sheet_edit=None) -> Path:
+def fresh_project(path: Path, sheet_edit=None, config_edit=None) -> Path:
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     for name in ("config", "resources"):
         shutil.copytree(REPO / name, path / name)
+    if config_edit:
+        config = path / "config/ci.yaml"
+        config.write_text(yaml.safe_dump(config_edit(yaml.safe_load(config.read_text())), sort_keys=False))
     if sheet_edit:
         sheet = path / "config/ci_systems.tsv"
         sheet.write_text(sheet_edit(sheet.read_text()))
@@ -66,11 +69,11 @@ def results_of(project: Path) -> Path:
     return project / yaml.safe_load((project / "config/ci.yaml").read_text())["results"]
 
 
-def campaign_run(path: Path, *args, sheet_edit=None, before_simulate=None) -> Path:
+def campaign_run(path: Path, *args, sheet_edit=None, config_edit=None, before_simulate=None) -> Path:
     """A finished ci campaign in `path` (kept from an earlier call when it finished then)."""
     if (path / ".finished").exists():
         return path
-    project = fresh_project(path, sheet_edit)
+    project = fresh_project(path, sheet_edit, config_edit)
     if before_simulate:
         systems = [line.split("\t")[0] for line in (project / "config/ci_systems.tsv").read_text().splitlines()[1:]]
         mdflow(project, "--profile", "ci", *args,
@@ -120,6 +123,12 @@ def longer_timestep(text: str) -> str:
         sheet_column("length_ps", lambda v: f"{float(v) * 1.1:g}")(text))
 
 
+def longer_stages(config: dict) -> dict:
+    """Equilibration stages of the same steps with 2.2 fs steps: their lengths scaled by 1.1."""
+    config["equilibration"] = [{**stage, "ps": round(stage["ps"] * 1.1, 6)} for stage in config["equilibration"]]
+    return config
+
+
 def scale_charges(factor: float):
     def edit(project: Path, systems: list) -> None:
         import openmm
@@ -146,7 +155,8 @@ def scale_charges(factor: float):
 CHANGES = {
     "thermostat at 310 K instead of 300 K": dict(sheet_edit=sheet_column("temperature_k", lambda v: "310")),
     "timestep 10 % too long (2.2 fs)": dict(args=("--config", "timestep_fs=2.2", "report_interval_ps=0.022",
-                                                  "checkpoint_interval_ps=0.11"), sheet_edit=longer_timestep),
+                                                  "checkpoint_interval_ps=0.11"), sheet_edit=longer_timestep,
+                                            config_edit=longer_stages),
     "force-field files changed (amber99sbildn <-> amber14)": dict(sheet_edit=sheet_column(
         "forcefield", lambda v: {"amber99sbildn": "amber14", "amber14": "amber99sbildn"}[v])),
     "charges scaled by 5 %": dict(before_simulate=scale_charges(1.05)),
@@ -193,7 +203,7 @@ def main() -> int:
     for name, change in CHANGES.items():
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
         project = campaign_run(work / f"power/{slug}", *change.get("args", ()), sheet_edit=change.get("sheet_edit"),
-                               before_simulate=change.get("before_simulate"))
+                               config_edit=change.get("config_edit"), before_simulate=change.get("before_simulate"))
         verdict = judge(project, reference)
         caught += verdict["verdict"] == "FAIL"
         caught_by_statistics += bool(verdict["by_statistics"])

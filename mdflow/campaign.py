@@ -16,12 +16,15 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from mdflow.checkcache import check_structure, flush as flush_check_cache, validated_once
 from mdflow.errors import MdflowError
 from mdflow.io_atomic import atomic_write_bytes
 from mdflow.layout import default_campaign_name, scratch_dir
 from mdflow.md.forcefields import supports
+from mdflow.md.gaps import check_pdb_gaps
 from mdflow.paths import SCHEMA_DIR
 from mdflow.pdbcheck import check_pdb
+from mdflow.protocol import check_protocol
 
 DEFAULT_CONFIG = Path("config/config.yaml")
 SHEET_COPIES = Path(".mdflow/sheets")
@@ -48,6 +51,7 @@ class System:
     converge_metric: str | None = None
     converge_tolerance: float | None = None
     converge_window: int = 1
+    gaps: str = "refuse"  # long chain gaps: refuse, model or cap (mdflow/md/gaps.py)
 
     @property
     def adaptive(self) -> bool:
@@ -242,6 +246,7 @@ def adaptive_settings(label: str, values: dict, segments: int, convergence: dict
     }
 
 
+@validated_once(System)
 def parse_system(path: Path, number: int, cells: dict, schema: dict, timestep_fs: float,
                  report_steps: int, project: Path, convergence: dict) -> System:
     label = f"{path} line {number}" + (f" ({cells['name']})" if cells.get("name") else "")
@@ -277,7 +282,9 @@ def parse_system(path: Path, number: int, cells: dict, schema: dict, timestep_fs
         raise MdflowError(f"{label}, column 'structure': {values['structure']!r} is not a regular file (a directory?)")
     if not structure.is_file():
         raise MdflowError(f"{label}, column 'structure': file {values['structure']!r} not found")
-    check_pdb(structure, display=values["structure"], forcefield=values["forcefield"], solvent=values["solvent"])
+    check_structure(project, structure, check_pdb, display=values["structure"], forcefield=values["forcefield"],
+                    solvent=values["solvent"])
+    check_pdb_gaps(structure, values["gaps"], label, values["structure"], values["forcefield"])
     return System(segments=segments, steps_per_segment=steps, **values, **adaptive)
 
 
@@ -317,6 +324,8 @@ def build_campaign(config: dict, project: Path, where: str = "config") -> Campai
         if system.name in systems:
             raise MdflowError(f"{sheet} line {number}, column 'name': {system.name!r} appears twice")
         systems[system.name] = system
+    check_protocol(settings, systems, report_steps)
+    flush_check_cache(project)
     return Campaign(settings, systems, report_steps, checkpoint_steps)
 
 

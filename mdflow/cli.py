@@ -2,7 +2,8 @@
 
     mdflow [--profile NAME] [SNAKEMAKE OPTIONS/TARGETS]   run the campaign (default profile: local)
     mdflow --adopt-results [...]                            run it into a results directory another campaign made
-    mdflow --dry-run [--scripts DIR] [...]                  what would run and be submitted (+ batch scripts)
+    mdflow --dry-run [--scripts DIR] [...]                  what would run and be submitted: a summary (+ batch scripts)
+    mdflow --dry-run --list-jobs | --system NAME[,NAME]     ... and every job, or the jobs of those systems
     mdflow dag [-o FILE] [--profile NAME] [...]             write the job DAG as DOT (and SVG with Graphviz)
     mdflow profiles list | show NAME | check NAME           profiles found, merged values + origin, validation
     mdflow status [--profile NAME] [--configfile F] [--json]  state of every segment: done, running, queued, …
@@ -27,11 +28,13 @@ from pathlib import Path
 
 from mdflow.campaign import claim_results, freeze_sheet, load_campaign
 from mdflow.controller_lock import controller_lock
+from mdflow.dryrun_summary import Summary, parse_listing
 from mdflow.errors import MdflowError
 from mdflow.executors.site import SITE_ENV, current_site
 from mdflow.layout import scratch_dir
 from mdflow.paths import SNAKEFILE
 from mdflow.progress import show_progress
+from mdflow.targets import check_targets
 
 USAGE = __doc__.split("\n\n")[1]
 DEFAULT_PROFILE = "local"
@@ -71,6 +74,9 @@ def prepare_snakemake(argv: list):
 
     profile_name, argv = pop_option(argv, "--profile", default=DEFAULT_PROFILE)
     scripts_dir, argv = pop_option(argv, "--scripts")
+    listed_systems, argv = pop_option(argv, "--system")
+    list_jobs = "--list-jobs" in argv
+    argv = [a for a in argv if a != "--list-jobs"]
     adopt_results = "--adopt-results" in argv
     argv = [a for a in argv if a != "--adopt-results"]
     directory, argv = pop_option(argv, "--directory", "-d")
@@ -102,9 +108,14 @@ def prepare_snakemake(argv: list):
     claim_results(project, campaign, write=False, adopt=adopt_results)  # a dry run refuses a mismatch too
     if scripts_dir and not args.dryrun:
         raise MdflowError("--scripts DIR only goes with --dry-run")
+    if (list_jobs or listed_systems is not None) and not args.dryrun:
+        raise MdflowError(f"{'--list-jobs' if list_jobs else '--system'} only goes with --dry-run")
+    args.mdflow_listing = parse_listing(list_jobs, listed_systems, campaign.systems)
     if profile.scheduler != "local" and not is_read_only(args):
         check_account(profile)
     workdir = site_workdir(profile, keep_unset=is_read_only(args))
+    check_targets(args.targets, campaign.systems, [campaign.results, scratch_dir(workdir, campaign.name)],
+                  str(project), campaign.settings["systems"])
     if profile.scheduler != "local" and not is_read_only(args):
         check_batch_site(profile, args)
     print(f"mdflow: profile {profile.name!r} ({profile.scheduler}) from {profile.path}", file=sys.stderr)
@@ -122,8 +133,6 @@ def prepare_snakemake(argv: list):
 def load_project_campaign(argv: list):
     """(profile, campaign, remaining argv) for commands that read a campaign without running Snakemake:
     `--profile` (default local), `--configfile` (default: the profile's), `--config KEY=VALUE…`."""
-    import snakemake.cli
-
     from mdflow.profiles import campaign_configfiles, load_profile
 
     profile_name, argv = pop_option(argv, "--profile", default=DEFAULT_PROFILE)
@@ -131,10 +140,14 @@ def load_project_campaign(argv: list):
     config_values, argv = pop_option(argv, "--config")
     project = Path.cwd()
     profile = load_profile(profile_name, project)
-    try:
-        overrides = snakemake.cli.parse_config([config_values] if config_values else [])
-    except ValueError as error:
-        raise MdflowError(f"--config: {error}") from None
+    overrides = {}
+    if config_values:  # importing Snakemake costs more than the rest of `mdflow status`
+        import snakemake.cli
+
+        try:
+            overrides = snakemake.cli.parse_config([config_values])
+        except ValueError as error:
+            raise MdflowError(f"--config: {error}") from None
     campaign = load_campaign(project, campaign_configfiles(profile, configfile), overrides)
     return profile, campaign, argv
 
@@ -195,7 +208,7 @@ def check_account(profile) -> None:
                           f"(or to ./profiles/{profile.name}/mdflow.yaml)")
 
 
-BATCH_RULES = ("setup", "simulate")  # the rules a batch profile submits; the others run on the login node
+BATCH_RULES = ("setup", "equilibrate", "simulate")  # the rules a batch profile submits; the others run on the login node
 
 
 def check_batch_site(profile, args) -> None:
@@ -259,8 +272,8 @@ def run_snakemake(argv: list) -> int:
 
     parser, args, profile, campaign = prepare_snakemake(argv)
     read_only = is_read_only(args)
-    problems = []
-    if args.dryrun and profile.scheduler != "local":
+    problems, summary = [], Summary()
+    if args.dryrun:
         from mdflow.executors import dryrun
 
         site = current_site()
@@ -269,7 +282,7 @@ def run_snakemake(argv: list) -> int:
                   f"{ACCOUNT_PLACEHOLDER} where {profile.name} needs your allocation (a real run refuses to start)",
                   file=sys.stderr)
             site = {**site, "account": ACCOUNT_PLACEHOLDER}
-        problems = dryrun.install(site, args.mdflow_scripts_dir, Path.cwd())
+        problems = dryrun.install(site, args.mdflow_scripts_dir, Path.cwd(), summary, *args.mdflow_listing)
     if profile.scheduler != "local":
         cancel_on_sigterm()
     lock = contextlib.nullcontext() if read_only else controller_lock(Path.cwd())
@@ -279,6 +292,8 @@ def run_snakemake(argv: list) -> int:
         if not read_only:
             claim_results(Path.cwd(), campaign, write=True, adopt=args.mdflow_adopt_results)
         success = snakemake.cli.args_to_api(args, parser)
+    if args.dryrun:
+        print(summary.render(f"profile {profile.name}, {profile.scheduler}"), end="", flush=True)
     if problems:
         raise MdflowError(f"{len(problems)} job(s) could not be submitted; first: {problems[0]}")
     return 0 if success else 1

@@ -48,6 +48,7 @@ def check_pdb(path: Path, display: str | None = None, forcefield: str | None = N
 # ------------------------------------------------------------------ residues vs. the force field
 
 WATER_NAMES = {"HOH", "WAT", "H2O", "TIP3", "SOL"}  # crystal water: setup removes it
+CAPS = {"ACE", "NME"}
 
 
 def _package_dir(name: str) -> Path | None:
@@ -91,7 +92,7 @@ def _substitutable(name: str) -> bool:
 def check_residues(path: Path, forcefield: str, solvent: str, display: str | None = None) -> None:
     """Refuse a residue that neither PDBFixer nor the force field knows: setup would fail later with
     'No template found' (and a rerun would already have deleted the previous setup's results)."""
-    from mdflow.md.forcefields import forcefield_files
+    from mdflow.md.forcefields import caps_supported, forcefield_files
 
     name = display or str(path)
     openmm = _package_dir("openmm")
@@ -110,6 +111,12 @@ def check_residues(path: Path, forcefield: str, solvent: str, display: str | Non
         if not line.startswith(("ATOM  ", "HETATM")):
             continue
         residue = line[17:20].strip()
+        if residue in CAPS and not caps_supported(forcefield):
+            raise MdflowError(
+                f"{name} line {number}: cap residue {residue!r} (chain {line[21:22].strip() or '-'}, number "
+                f"{line[22:26].strip()}) does not work with force field {forcefield!r}: it builds caps as patches "
+                f"of the terminal residue, not as ACE/NME residues; use amber14 or amber99sbildn"
+            )
         if residue in known or residue in seen or residue in modres:
             continue
         seen.add(residue)

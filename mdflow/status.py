@@ -254,14 +254,25 @@ def segment_row(system, replica, segment, evidence: Evidence, site_name: str) ->
 
 # -- one system and the campaign ----------------------------------------------------------------
 
+def ledger_segments(ledger: dict) -> dict:
+    """{(system, replica): segment indices the ledger has simulate jobs for}, built once per campaign
+    (scanning the whole ledger for every replica made `mdflow status` quadratic)."""
+    found = {}
+    for key in ledger:
+        if key[0] == "simulate" and key[3] is not None:
+            found.setdefault((key[1], key[2]), set()).add(key[3])
+    return found
+
+
 def replica_rows(campaign, system, replica, results: Path, scratch: Path, ledger: dict, controller: Controller,
-                 site_name: str) -> tuple:
-    """(rows, newest pulled-manifest mtime) of one replica."""
+                 site_name: str, asked: dict | None = None) -> tuple:
+    """(rows, newest pulled-manifest mtime) of one replica; `asked`: ledger_segments(ledger), if at hand."""
     pulled = scan_replica_dir(results / system.name / f"rep{replica}")
     simulated = scan_replica_dir(scratch / system.name / f"rep{replica}")
     observed = set(pulled) | set(simulated)
-    observed |= {key[3] for key in ledger if key[:3] == ("simulate", system.name, replica) and key[3] is not None}
-    observed |= segments_asked_for(results / system.name / "convergence")
+    observed |= (ledger_segments(ledger) if asked is None else asked).get((system.name, replica), set())
+    if (getattr(system, "max_segments", None) or 0) > system.segments:  # only adaptive systems add segments
+        observed |= segments_asked_for(results / system.name / "convergence")
     rows, newest = [], 0.0
     for segment in expected_segments(campaign, system, observed):
         k = int(segment)
@@ -309,12 +320,13 @@ def collect(project, campaign, site_name: str, scratch, controller: Controller |
     results, scratch = project / campaign.results, project / scratch
     controller = controller_state(project) if controller is None else controller
     ledger = read_ledger(project, (results, scratch))
+    asked = ledger_segments(ledger)
     rows, systems = [], []
     for system in campaign.systems.values():
         own, newest = [], 0.0
         for replica in range(system.replicas):
             replica_own, replica_newest = replica_rows(campaign, system, replica, results, scratch, ledger,
-                                                       controller, site_name)
+                                                       controller, site_name, asked)
             own += replica_own
             newest = max(newest, replica_newest)
         counts = count_states(own)

@@ -31,6 +31,8 @@ def setup(smk) -> None:
         cpu_threads=smk.threads,
         deterministic_forces=smk.config.get("deterministic_forces", False),
         seed=smk.params.seed,
+        gaps=smk.params.gaps,
+        hydrogen_mass_amu=smk.params.hydrogen_mass_amu,
         system_xml=smk.output.system,
         topology_pdb=smk.output.topology,
         state_xml=smk.output.state,
@@ -47,14 +49,14 @@ def push(smk) -> None:
     print(f"pushed {len(files)} files to {Path(smk.output.manifest).parent}")
 
 
-def simulate(smk) -> None:
+def _run_md(smk, k: int, previous: str, **stage) -> dict:
+    """Run one segment or equilibration stage `k` of a replica (a restartable segment either way)."""
     from mdflow.campaign import checkpoint_cadence
     from mdflow.md.simulate import SegmentSpec, run_segment
 
     transfer.verify(smk.input.manifest, [smk.input.system, smk.input.topology], redo="pushes it again")
-    k = int(smk.wildcards.segment)
-    transfer.verify(smk.input.start_manifest, [smk.input.start_state],
-                    redo="pushes it again" if k == 0 else f"simulates segment {k - 1:03d} again")
+    transfer.verify(smk.input.start_manifest, [smk.input.start_state], redo="pushes it again" if k == 0 and
+                    not stage.get("keep_velocities") else previous)
     p = smk.params
     checkpoint_steps, checkpoint_min = checkpoint_cadence(smk.config)
     spec = SegmentSpec(
@@ -63,23 +65,38 @@ def simulate(smk) -> None:
         temperature_k=p.temperature_k, friction_per_ps=p.friction_per_ps, timestep_fs=p.timestep_fs,
         steps=p.steps, report_interval=p.report_interval, checkpoint_interval=checkpoint_steps,
         checkpoint_interval_min=checkpoint_min,
-        seed=p.seed, replica=int(smk.wildcards.replica), segment=int(smk.wildcards.segment),
+        seed=p.seed, replica=int(smk.wildcards.replica), segment=k,
         platform=smk.config.get("platform", "auto"), cpu_threads=smk.threads,
         deterministic_forces=smk.config.get("deterministic_forces", False),
-        velocity_seed_offset=p.velocity_seed_offset,
+        velocity_seed_offset=p.velocity_seed_offset, **stage,
     )
     summary = run_segment(spec, log=print)
     transfer.write_manifest(smk.output.manifest, [smk.output.dcd, smk.output.csv, smk.output.state],
                             segment=summary)
-    print(f"segment done: {summary}")
+    print(f"{'stage' if stage.get('seed_stream') else 'segment'} done: {summary}")
     return {"platform": summary["platform"], "seeds": {"system": p.seed, "integrator": summary["integrator_seed"]},
             "resumed_from_step": summary["resumed_from_step"], "ns_per_day": summary["ns_per_day"],
             **({"gpu": summary["gpu"]} if summary.get("gpu") else {})}
 
 
+def simulate(smk) -> None:
+    k = int(smk.wildcards.segment)
+    return _run_md(smk, k, f"simulates segment {k - 1:03d} again", pressure_bar=smk.params.pressure_bar,
+                   keep_velocities=smk.params.after_equilibration)
+
+
+def equilibrate(smk) -> None:
+    k, p = int(smk.wildcards.stage), smk.params
+    print(f"equilibration stage {k + 1} ({p.name}) of replica {smk.wildcards.replica}")
+    return _run_md(smk, k, f"runs equilibration stage {k - 1:02d} again", seed_stream="eq",
+                   restraint_k_kj_mol_nm2=p.restraint_kj_mol_nm2, heat_from_k=p.heat_from_k,
+                   pressure_bar=p.pressure_bar)
+
+
 def pull(smk) -> None:
-    transfer.pull(smk.input.manifest, [smk.input.dcd, smk.input.csv], [smk.output.dcd, smk.output.csv],
-                  redo=f"simulates segment {smk.wildcards.segment} again")
+    redo = (f"simulates segment {smk.wildcards.segment} again" if "segment" in smk.wildcards.keys()
+            else f"runs equilibration stage {smk.wildcards.stage} again")
+    transfer.pull(smk.input.manifest, [smk.input.dcd, smk.input.csv], [smk.output.dcd, smk.output.csv], redo=redo)
     shutil.copyfile(smk.input.manifest, smk.output.manifest)
     print(f"pulled {smk.output.dcd} and {smk.output.csv} (sha256 verified)")
 
@@ -90,7 +107,9 @@ def analyze(smk) -> None:
     replicas = {int(r): [tuple(pair) for pair in pairs] for r, pairs in smk.params.segments.items()}
     decisions = list(smk.input.get("decisions", []))
     convergence = json.loads(Path(decisions[-1]).read_text()) if decisions else None
-    analyze_system(smk.wildcards.system, smk.input.topology, replicas, dict(smk.output.items()), convergence)
+    stages = {int(r): [tuple(pair) for pair in pairs] for r, pairs in smk.params.stages.items()}
+    analyze_system(smk.wildcards.system, smk.input.topology, replicas, dict(smk.output.items()), convergence,
+                   smk.params.temperature_k, stages, smk.params.protocol)
 
 
 def converge(smk) -> None:
@@ -111,10 +130,10 @@ def converge(smk) -> None:
 def report(smk) -> None:
     from mdflow.md.report import write_report
 
-    write_report(smk.params.systems, smk.input.setup, smk.input.analysis, smk.output.html)
+    write_report(smk.params.systems, smk.input.setup, smk.input.analysis, smk.output.html, smk.params.settings)
 
 
-STEPS = {f.__name__: f for f in (setup, push, simulate, pull, converge, analyze, report)}
+STEPS = {f.__name__: f for f in (setup, push, simulate, equilibrate, pull, converge, analyze, report)}
 
 
 def write_provenance(step: str, smk, meter, details) -> None:

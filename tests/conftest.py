@@ -42,7 +42,8 @@ def emulator_env(tmp_path: Path, scheduler: str, path: str | None = None) -> dic
 
 
 def planned_jobs(dry_run_output: str) -> list[tuple[str, dict]]:
-    """(rule, wildcards) of every job (checkpoints included) in Snakemake's dry-run listing, 'all' excluded."""
+    """(rule, wildcards) of every job (checkpoints included) in Snakemake's dry-run listing (`mdflow -n
+    --list-jobs`; without it mdflow prints a summary), 'all' excluded."""
     jobs, rule = [], None
     for line in dry_run_output.splitlines():
         match = re.match(r"^(?:local)?(?:rule|checkpoint) (\w+):$", line.strip())

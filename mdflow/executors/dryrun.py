@@ -5,7 +5,9 @@ under each job it prints the site, queue, walltime and resources it would be sub
 that it goes into an ensemble); after each round it prints the ensembles the round's short jobs
 would be packed into (assuming an empty queue: up to max_queued of them). With `--scripts DIR`
 every batch script is written into DIR. A job that fits no queue is reported here, before
-anything is submitted.
+anything is submitted. Jobs are listed one by one only when asked (`--list-jobs`, `--system`);
+otherwise each is counted in a summary (mdflow/dryrun_summary.py) printed at the end, and
+ensembles of the same shape share one line of a round's plan.
 """
 
 from pathlib import Path
@@ -13,6 +15,7 @@ from pathlib import Path
 from snakemake.executors import dryrun
 from snakemake.logging import logger
 
+from mdflow.dryrun_summary import Summary, ensemble_shape_lines, shows
 from mdflow.errors import MdflowError
 from mdflow.executors import adapters, ensembles, plugin
 from mdflow.executors.batch import Executor, job_rule, job_wildcards
@@ -48,66 +51,92 @@ def is_local_rule(job) -> bool:
     return job.rule.norun or job.rule.name in getattr(job.rule.workflow, "_localrules", set())
 
 
-def install(site: dict, scripts_dir: str | None, project: Path) -> list:
-    """Hook Snakemake's dry-run executor; returns the list that collects problems found."""
+def install(site: dict, scripts_dir: str | None, project: Path, summary: Summary | None = None,
+            list_all: bool = True, systems: frozenset | None = None) -> list:
+    """Hook Snakemake's dry-run executor; returns the list that collects problems found. Jobs are
+    listed in full (Snakemake's block plus the submission) when `list_all`, or when their system is
+    in `systems`; every job is counted in `summary`. A site whose scheduler is `local` submits
+    nothing: its jobs run on this host."""
     problems = []
+    summary = summary if summary is not None else Summary()
+    batch = site.get("scheduler", "local") != "local"
     if scripts_dir:
         Path(scripts_dir).mkdir(parents=True, exist_ok=True)
     original_printjob = _original.setdefault("printjob", dryrun.Executor.printjob)
     original_run_jobs = _original.setdefault("run_jobs", dryrun.Executor.run_jobs)
-    shared = {}
+    shared, requests = {}, {}
 
     def planner(executor) -> _CommandOnly:
         if "planner" not in shared:
             shared["planner"] = _CommandOnly(executor.workflow, executor.logger, site, project)
         return shared["planner"]
 
-    def request_or_problem(job, log_dir):
+    def request_or_problem(job, log_dir, listed):
+        if job in requests:
+            return requests.pop(job)
         try:
             return build_request(site, job_rule(job), job_wildcards(job), dict(job.resources.items()),
                                  job.threads, 1, log_dir, str(project))
         except MdflowError as error:
             problems.append(str(error))
-            logger.info(f"    submission: IMPOSSIBLE: {error}")
+            if listed:
+                logger.info(f"    submission: IMPOSSIBLE: {error}")
             return None
 
-    def printjob(self, job):
-        original_printjob(self, job)
+    def destination(self, job, listed) -> str:
+        """Where `job` would run, in a few words for the summary (and logged in full when listed)."""
+        if not batch:
+            return "this host"
         if is_local_rule(job):
-            logger.info("    submission: none (local rule, runs on this host)")
-            return
-        request = request_or_problem(job, planner(self).log_dir)
+            if listed:
+                logger.info("    submission: none (local rule, runs on this host)")
+            return "this host (local rule)"
+        plan = planner(self)
+        request = request_or_problem(job, plan.log_dir, listed)
         if request is None:
-            return
-        if ensembles.is_short(planner(self).policy, job_rule(job), request.walltime_min, request.cpus_per_task,
+            return "IMPOSSIBLE (see the error at the end)"
+        if ensembles.is_short(plan.policy, job_rule(job), request.walltime_min, request.cpus_per_task,
                               request.gpus):
-            logger.info("    submission: short job, packed into an ensemble (see the plan after this round)")
-            return
-        logger.info(
-            f"    submission: site {site['name']} ({planner(self).adapter.NAME}), queue {request.queue or 'default'}, "
-            f"walltime {request.walltime_min} min, nodes {request.nodes}, cpus {request.cpus_per_task}, "
-            f"mem {request.mem_mb or '-'} MB, job name {request.name}"
-        )
+            requests[job] = request  # run_jobs packs it after this round
+            if listed:
+                logger.info("    submission: short job, packed into an ensemble (see the plan after this round)")
+            return "short jobs, packed into ensembles (plan per round above)"
+        where = (f"site {site['name']} ({plan.adapter.NAME}), queue {request.queue or 'default'}, "
+                 f"walltime {request.walltime_min} min, nodes {request.nodes}, cpus {request.cpus_per_task}, "
+                 f"mem {request.mem_mb or '-'} MB")
+        if listed:
+            logger.info(f"    submission: {where}, job name {request.name}")
         if scripts_dir:
             path = Path(scripts_dir) / f"{request.name}.sh"
-            plan = planner(self)
             path.write_text(render_script(plan.adapter, request, site, plan.single_exec(job, request), plan.template_dir()))
-            logger.info(f"    batch script: {path}")
+            if listed:
+                logger.info(f"    batch script: {path}")
+        return f"one batch job each: {where}"
+
+    def printjob(self, job):
+        listed = shows(list_all, systems, job_wildcards(job))
+        if listed:
+            original_printjob(self, job)
+        summary.add(job_rule(job), list(job.dag.reason(job).get_names()), destination(self, job, listed))
 
     def run_jobs(self, jobs):
         original_run_jobs(self, jobs)
+        if not batch:
+            return
         plan = planner(self)
         if plan.policy is None:
+            requests.clear()
             return
         members = []
         for job in jobs:
             if is_local_rule(job):
                 continue
-            request = request_or_problem(job, plan.log_dir)
+            request = request_or_problem(job, plan.log_dir, False)
             if request and ensembles.is_short(plan.policy, job_rule(job), request.walltime_min, request.cpus_per_task,
                                               request.gpus):
                 members.append(ensembles.Member(job, job_rule(job), request.cpus_per_task, request.walltime_min,
                                                 request.gpus))
+        requests.clear()
         if members:
             print_ensembles(plan, members)
 
@@ -121,8 +150,10 @@ def install(site: dict, scripts_dir: str | None, project: Path) -> list:
         slots = limits.get("max_queued") or site.get("max_queued") or len(members)
         planned = ensembles.plan(members, slots, plan.policy, limits.get("max_walltime_min"))
         waiting = len(members) - sum(len(e.members) for e in planned)
+        summary.add_round(len(members), len(planned))
         logger.info(f"Ensemble plan for {len(members)} short job(s) ready together: {len(planned)} ensemble(s)"
                     + (f"; {waiting} wait for free queue slots" if waiting else ""))
+        shapes = []
         for ensemble in planned:
             try:
                 shape = plan.ensemble_shape(ensemble)
@@ -131,16 +162,22 @@ def install(site: dict, scripts_dir: str | None, project: Path) -> list:
                 continue
             request = plan.ensemble_request(ensemble, shape)
             jobs = [m.key for m in ensemble.members]
-            logger.info(f"    {request.name}: {len(jobs)} members, {request.nodes} node(s), "
-                        f"{request.tasks * request.cpus_per_task} cores, "
-                        f"{request.gpus} GPU(s), walltime {request.walltime_min} min (honest), queue "
-                        f"{shape[0] or 'default'} ({shape[2]}): "
-                        + ", ".join(f"{job_rule(j)}[{','.join(map(str, job_wildcards(j).values()))}]" for j in jobs))
+            described = (f"{len(jobs)} members, {request.nodes} node(s), {request.tasks * request.cpus_per_task} cores, "
+                         f"{request.gpus} GPU(s), walltime {request.walltime_min} min (honest), queue "
+                         f"{shape[0] or 'default'} ({shape[2]})")
+            if any(shows(list_all, systems, job_wildcards(j)) for j in jobs):
+                logger.info(f"    {request.name}: {described}: "
+                            + ", ".join(f"{job_rule(j)}[{','.join(map(str, job_wildcards(j).values()))}]" for j in jobs))
+            else:
+                shapes.append(f"{job_rule(jobs[0])} ensemble: {described}")
             if scripts_dir:
                 path = Path(scripts_dir) / f"{request.name}.sh"
                 path.write_text(render_script(plan.adapter, request, site, "", plan.template_dir(),
                                               launches=plan.ensemble_launches(ensemble, request)))
-                logger.info(f"    batch script: {path}")
+                if any(shows(list_all, systems, job_wildcards(j)) for j in jobs):
+                    logger.info(f"    batch script: {path}")
+        for line in ensemble_shape_lines(shapes):
+            logger.info(line)
 
     dryrun.Executor.printjob = printjob
     dryrun.Executor.run_jobs = run_jobs

@@ -21,7 +21,10 @@ FORCEFIELDS = {
     "charmm36": {
         "protein": ["charmm36.xml"],
         "explicit": ["charmm36/water.xml"],
-        "water_model": "charmm",
+        "water_model": "tip3p",  # CHARMM TIP3P (charmm36/water.xml) uses the TIP3P box; "charmm" is no Modeller model
+        # CHARMM caps are patches of the terminal residue (ACE, CT3); OpenMM finds no template for a
+        # separate ACE or NME residue, and two ambiguous ones for ACE-ALA-NME (measured, OpenMM 8.6.1).
+        "cap_residues": False,
     },
 }
 
@@ -32,6 +35,11 @@ def forcefield_files(name: str, solvent: str) -> list[str]:
     """The XML files for force field `name` in `solvent`; KeyError if the pair is unknown."""
     entry = FORCEFIELDS[name]
     return entry["protein"] + entry[solvent]
+
+
+def caps_supported(name: str) -> bool:
+    """Whether force field `name` parameterizes separate ACE/NME cap residues."""
+    return FORCEFIELDS.get(name, {}).get("cap_residues", True)
 
 
 def supports(name: str, solvent: str) -> bool:

@@ -125,7 +125,7 @@ def _build_context(spec: SegmentSpec, system, topology, start_state):
     if spec.restraint_k_kj_mol_nm2 > 0:
         stages.add_restraints(system, topology, start_state.getPositions(), spec.restraint_k_kj_mol_nm2)
     if spec.pressure_bar is not None and system.usesPeriodicBoundaryConditions():
-        stages.add_barostat(system, spec.pressure_bar, spec.temperature_k)
+        stages.add_barostat(system, spec.pressure_bar, spec.temperature_k, spec.report_interval)
     integrator = openmm.LangevinMiddleIntegrator(
         (spec.heat_from_k or spec.temperature_k) * unit.kelvin,
         spec.friction_per_ps / unit.picosecond,

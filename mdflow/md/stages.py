@@ -8,7 +8,7 @@ import openmm
 from openmm import unit
 
 RESTRAINT_GROUP = 31        # its energy is left out of the reported potential energy
-BAROSTAT_FREQUENCY = 25     # steps between Monte Carlo volume moves (OpenMM's default)
+BAROSTAT_FREQUENCY = 25     # at most this many steps between Monte Carlo volume moves (OpenMM's default)
 RAMP_FRACTION = 0.5         # a heating stage reaches its target half-way and holds it after
 
 
@@ -36,8 +36,17 @@ def add_restraints(system, topology, positions, k_kj_mol_nm2: float) -> int:
     return len(atoms)
 
 
-def add_barostat(system, pressure_bar: float, temperature_k: float):
-    barostat = openmm.MonteCarloBarostat(pressure_bar * unit.bar, temperature_k * unit.kelvin, BAROSTAT_FREQUENCY)
+def barostat_frequency(report_interval: int) -> int:
+    """Steps between volume moves: the largest divisor of the report interval up to BAROSTAT_FREQUENCY.
+    The barostat counts steps from when the Context's kernels were built, and a periodic run on CPU rebuilds
+    them at every report interval (simulate.restart_point); a frequency that does not divide the interval
+    would be reset before it is reached and the volume would never move (measured: 10-step reports, 25)."""
+    return max(d for d in range(1, BAROSTAT_FREQUENCY + 1) if report_interval % d == 0)
+
+
+def add_barostat(system, pressure_bar: float, temperature_k: float, report_interval: int):
+    barostat = openmm.MonteCarloBarostat(pressure_bar * unit.bar, temperature_k * unit.kelvin,
+                                         barostat_frequency(report_interval))
     system.addForce(barostat)
     return barostat
 

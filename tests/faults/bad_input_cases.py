@@ -28,6 +28,8 @@ SLURM_OPTIONS = ("executor: mdflow\njobs: 10\nseconds-between-status-checks: 1\n
                  "  - runtime=5\n  - mem_mb=1000\n")
 MARKER = "PWNED"  # hostile values try to create this file; its presence anywhere fails the case
 UNPRIVILEGED = (65534, 65534)  # nobody: root ignores permission bits, so chmod 000 needs another user
+GAP_PDB = Path(__file__).resolve().parents[1] / "data/structures/1bhl_gap_fragment.pdb"  # 16-residue chain gap
+HEADER_GAPS = HEADER.replace("\tseed\n", "\tseed\tgaps\n")
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,22 @@ CASES = [
     Case("pdb: unknown residue", replace(PDB, " ALA ", " XYZ "),
          (PDB, "residue 'XYZ'", "amber99sbildn", "no template")),
     Case("pdb: no residue name", replace(PDB, " ALA A   2", "     A   2"), (PDB, "no residue name")),
+    Case("pdb: 16-residue chain gap", both(write("resources/gap.pdb", GAP_PDB.read_bytes()),
+                                           sheet_row(structure="resources/gap.pdb")),
+         ("line 2 (ala), structure resources/gap.pdb", "16 residues missing in chain A between GLN 137 and MET 154",
+          "column 'gaps'", "'model'", "'cap'")),
+    Case("pdb: chain break without SEQRES", both(
+        write("resources/gap.pdb", b"".join(line for line in GAP_PDB.read_bytes().splitlines(True)
+                                            if not line.startswith(b"SEQRES"))),
+        sheet_row(structure="resources/gap.pdb")),
+         ("resources/gap.pdb", "chain A is broken between GLN 137 and MET 154", "column 'gaps'", "'cap'")),
+    Case("pdb: ACE/NME caps with charmm36", sheet_row(forcefield="charmm36", solvent="explicit"),
+         (PDB, "cap residue 'ACE'", "'charmm36'")),
+    Case("sheet: unknown gaps value", write(SHEET, HEADER_GAPS + ROW.replace("\t3\n", "\t3\tfill\n")),
+         ("column 'gaps'", "'fill'", "refuse, model, cap")),
+    Case("sheet: gaps cap with charmm36", write(SHEET, HEADER_GAPS + ROW.replace(
+        "alanine-dipeptide.pdb\tamber99sbildn\timplicit", "villin.pdb\tcharmm36\texplicit").replace("\t3\n", "\t3\tcap\n")),
+         ("column 'gaps'", "'cap' does not work with force field 'charmm36'")),
     Case("pdb: is a directory", as_directory(PDB), (PDB, "not a regular file")),
     Case("pdb: dangling symlink", dangling_symlink(PDB), (PDB, "not found")),
     Case("pdb: chmod 000 (run as nobody via setpriv)", chmod_000(PDB), (PDB, "cannot be read", "Permission denied"),

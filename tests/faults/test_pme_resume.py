@@ -8,8 +8,6 @@ simulate step: each checkpoint writes checkpoint.chk, state.xml, progress.json),
 the controller while segment 001 runs.
 """
 
-import hashlib
-import json
 import re
 
 import pytest
@@ -19,34 +17,24 @@ from conftest import run_mdflow
 from faults.faultlib import (expect, fault_project, held, kill_group, segment_steps, start_controller,
                              stray_temp_files, wait_for)
 from faults.faultlib import _no_leftovers  # noqa: F401 (autouse fixture: kills leftover controllers and jobs)
+from run_compare import WALL_TIME_FIELDS, comparable
 
 pytestmark = pytest.mark.campaign
 CI = ("--profile", "ci")
 # alanine dipeptide in water (PME): 2 segments of 200 steps, a checkpoint every 50 steps (config/ci.yaml)
 SHEET = ("name\tstructure\tforcefield\tsolvent\ttemperature_k\treplicas\tlength_ps\tsegment_ps\tseed\n"
          "ala-water\tresources/alanine-dipeptide.pdb\tamber14\texplicit\t300\t1\t0.8\t0.4\t12\n")
-TIME_FIELDS = {"started", "wall_s", "cpu_s", "ns_per_day", "peak_rss_mb", "resumed_from_step"}
+TIME_FIELDS = WALL_TIME_FIELDS | {"resumed_from_step"}
 
 
 def results_dir(project):
     return project / yaml.safe_load((project / "config/ci.yaml").read_text())["results"]
 
 
-def timeless(value):
-    """A JSON document without what times the run (or says it was resumed), nor checksums of files that do."""
-    if isinstance(value, dict):
-        return {k: timeless(v) for k, v in value.items() if k not in TIME_FIELDS and not k.endswith(".json")}
-    if isinstance(value, list):
-        return [timeless(v) for v in value]
-    return value
-
-
 def output_bytes(project) -> dict:
     """Every result file: its sha256, or for JSON records its content without wall-time fields."""
     results = results_dir(project)
-    return {str(p.relative_to(results)): timeless(json.loads(p.read_text())) if p.suffix == ".json"
-            else hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(results.rglob("*")) if p.is_file()}
+    return {str(p.relative_to(results)): comparable(p, TIME_FIELDS) for p in sorted(results.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")

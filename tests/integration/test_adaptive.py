@@ -50,7 +50,7 @@ def drifting(tmp_path_factory) -> Path:
 
 
 def test_dry_run_plans_the_first_convergence_check(drifting):
-    jobs = planned_jobs(run_mdflow(drifting, "--profile", "ci", "--dry-run", check=True).stdout)
+    jobs = planned_jobs(run_mdflow(drifting, "--profile", "ci", "--dry-run", "--list-jobs", check=True).stdout)
     assert ("converge", {"system": "ala", "segment": "001"}) in jobs
     assert sorted(w["segment"] for rule, w in jobs if rule == "simulate") == ["000", "000", "001", "001"]
 
@@ -84,7 +84,7 @@ def test_raised_cap_continues_with_new_segments_only(drifting):
     write_sheet(drifting, [{**ALA, "max_length_ps": 1.4}])
     # the cap is part of every decision, so the checks re-decide one after another; what they add
     # becomes known only as they finish
-    jobs = planned_jobs(run_mdflow(drifting, "--profile", "ci", "--dry-run", check=True).stdout)
+    jobs = planned_jobs(run_mdflow(drifting, "--profile", "ci", "--dry-run", "--list-jobs", check=True).stdout)
     assert ("converge", {"system": "ala", "segment": "001"}) in jobs
     assert not [w for rule, w in jobs if rule == "simulate"]
     run_mdflow(drifting, "--profile", "ci", check=True)
@@ -101,7 +101,7 @@ def test_tolerance_met_midway_stops_at_the_first_converged_check(drifting):
     expected = decisions(drifting)[first_met]["segments"]
     write_sheet(drifting, [{**ALA, "max_length_ps": 1.4, "converge_tolerance": tolerance}])
 
-    jobs = planned_jobs(run_mdflow(drifting, "--profile", "ci", "--dry-run", check=True).stdout)
+    jobs = planned_jobs(run_mdflow(drifting, "--profile", "ci", "--dry-run", "--list-jobs", check=True).stdout)
     assert {rule for rule, _ in jobs} == {"converge", "analyze", "report"}  # re-decided, nothing simulated
     run_mdflow(drifting, "--profile", "ci", check=True)
     made = decisions(drifting)

@@ -38,7 +38,7 @@ def test_ci_campaign_produces_every_result(finished):
                 rows = (results / system / f"rep{replica}" / f"seg{segment}.csv").read_text().splitlines()
                 assert len(rows) == 1 + 50  # header + 500 steps / 10-step reports
         analysis = results / system / "analysis"
-        for plot in ("rmsd", "rg", "energy", "temperature"):
+        for plot in ("rmsd", "rg", "energy", "temperature", "density", "rmsf", "secondary"):
             assert (analysis / f"{plot}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         summary = json.loads((analysis / "summary.json").read_text())
         assert set(summary["replicas"]) == {str(r) for r in range(replicas)}
@@ -46,6 +46,23 @@ def test_ci_campaign_produces_every_result(finished):
             assert replica["frames"] == 100 and replica["simulated_ps"] == pytest.approx(2.0)
             assert 0 < replica["rmsd_nm"]["mean"] < 0.5  # 2 ps barely moves away from the minimum
             assert 100 < replica["temperature_k"]["mean"] < 450
+            temperature = replica["judged"]["temperature_k"]
+            assert 0 < temperature["se"] < 30 and temperature["from_ps"] <= 1.02
+        assert summary["pooled"]["temperature_k"]["replicas"] == replicas
+        rmsf = (analysis / "rmsf.csv").read_text().splitlines()
+        assert rmsf[0] == "replica,residue,name,rmsf_nm" and len(rmsf) > 1
+    villin_summary = json.loads((results / "villin/analysis/summary.json").read_text())
+    # villin heats from its minimum for the whole 2 ps (no heating stage in the ci protocol): flagged
+    assert any("villin replica 0: still drifting" in flag and "temperature" in flag for flag in villin_summary["flags"])
+    assert any("off the thermostat's 300 K" in flag for flag in villin_summary["flags"])
+    villin = villin_summary["replicas"]["0"]
+    assert villin["secondary_structure"]["helix"] > 0.3  # villin headpiece: three helices
+    water = json.loads((results / "ala-water/analysis/summary.json").read_text())["replicas"]["0"]
+    density = water["judged"]["density_g_cm3"]  # the ci campaign runs NVT (its reference was written so)
+    assert density["fixed_volume"] and 0.8 < density["mean"] < 1.1
+    protocol = json.loads((results / "ala-water/analysis/summary.json").read_text())["protocol"]
+    assert protocol["stages"] == [] and protocol["production"] == "NVT"
+    assert "density_g_cm3" not in json.loads((results / "villin/analysis/summary.json").read_text())["pooled"]
     report = (results / "report.html").read_text()
     for system in SYSTEMS:
         assert f'href="#{system}"' in report and f"{system}/analysis/rmsd.png" in report
@@ -85,7 +102,7 @@ def test_changed_structure_reruns_only_that_system(finished):
     lines[first_atom] = lines[first_atom][:30] + f"{x:8.3f}" + lines[first_atom][38:]
     structure.write_text("".join(lines))
 
-    jobs = planned_jobs(run_mdflow(finished, "--profile", "ci", "--dry-run", check=True).stdout)
+    jobs = planned_jobs(run_mdflow(finished, "--profile", "ci", "--dry-run", "--list-jobs", check=True).stdout)
     assert sorted({rule for rule, _ in jobs}) == ["analyze", "pull", "push", "report", "setup", "simulate"]
     assert {w.get("system") for rule, w in jobs if rule != "report"} == {"villin"}
     assert len(jobs) == 1 + 1 + 2 + 2 + 1 + 1
@@ -103,7 +120,7 @@ def test_longer_length_runs_only_new_segments(finished):
     existing += sorted((finished / "scratch/ci/ala-implicit").glob("rep*/seg*.*"))
     before = fingerprint(existing)
 
-    jobs = planned_jobs(run_mdflow(finished, "--profile", "ci", "--dry-run", check=True).stdout)
+    jobs = planned_jobs(run_mdflow(finished, "--profile", "ci", "--dry-run", "--list-jobs", check=True).stdout)
     planned = sorted((rule, w.get("replica"), w.get("segment")) for rule, w in jobs)
     assert planned == [
         ("analyze", None, None),

@@ -16,7 +16,8 @@ def test_dry_run_shows_site_queue_and_writes_scripts(tmp_path):
     add_profile(project, "mystampede", "extends: stampede\naccount: CHE23001\n")
     scripts = tmp_path / "scripts"
     result = run_mdflow(project, "--profile", "mystampede", "--configfile", "config/ci.yaml", "--dry-run",
-                        "--scripts", str(scripts), env_extra={"SCRATCH": str(tmp_path / "scratch")}, check=True)
+                        "--list-jobs", "--scripts", str(scripts), env_extra={"SCRATCH": str(tmp_path / "scratch")},
+                        check=True)
     out = result.stdout + result.stderr
     assert out.count("submission: short job, packed into an ensemble") == 3 + 8
     assert "submission: none (local rule, runs on this host)" in out
@@ -32,12 +33,12 @@ def test_dry_run_shows_site_queue_and_writes_scripts(tmp_path):
     assert not (project / ".mdflow" / "ledger.sqlite").exists()  # nothing was submitted
 
 
-def dry_run_site(tmp_path, monkeypatch, name: str):
+def dry_run_site(tmp_path, monkeypatch, name: str, *extra):
     """`mdflow --profile NAME -n --scripts DIR` as a new user runs it off-site: no $SCRATCH, no account."""
     monkeypatch.delenv("SCRATCH", raising=False)
     project = make_project(tmp_path / "project")
     scripts = tmp_path / "scripts"
-    result = run_mdflow(project, "--profile", name, "-n", "--scripts", str(scripts))
+    result = run_mdflow(project, "--profile", name, "-n", "--scripts", str(scripts), *extra)
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout + result.stderr
     assert f"profile '{name}' sets no `account`" in out
@@ -47,13 +48,16 @@ def dry_run_site(tmp_path, monkeypatch, name: str):
 
 
 def test_stampede_packs_one_node_work_and_asks_for_no_memory(tmp_path, monkeypatch):
-    out, texts = dry_run_site(tmp_path, monkeypatch, "stampede")
+    out, texts = dry_run_site(tmp_path, monkeypatch, "stampede", "--system", "villin")
     assert all(name.startswith("ensemble.") for name in texts)  # whole nodes: no one-thread job per node
     for text in texts.values():
         assert "#SBATCH --nodes=1" in text and "--mem" not in text and "--cpus-per-task" not in text
         assert "#SBATCH --partition=skx" in text
     assert any("site_workdir=$SCRATCH/mdflow" in text for text in texts.values())  # left for the site to expand
     assert "$SCRATCH/mdflow/demo/villin/rep0/seg000.dcd" in out  # the demo's own directory in the site's
+    assert "wildcards: system=villin" in out and "system=ala-water" not in out  # --system lists only villin's jobs
+    planned = sum(int(n) for n in re.findall(r"^Ensemble plan for .*: (\d+) ensemble\(s\)", out, re.M))
+    assert len(texts) == planned  # but every ensemble's batch script is written
 
 
 def gpu_bindings(text: str) -> list[tuple]:

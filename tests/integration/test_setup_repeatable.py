@@ -4,7 +4,6 @@ and Modeller relaxed the hydrogens they added on OpenMM's default platform with 
 alanine dipeptide's setup differed from run to run under load."""
 
 import csv
-import hashlib
 import json
 import os
 import subprocess
@@ -16,14 +15,13 @@ import pytest
 import yaml
 
 from conftest import MDFLOW, REPO, make_project
+from run_compare import comparable, sha256
 
 pytestmark = pytest.mark.campaign
 
 SETUP_FILES = ("system.xml", "topology.pdb", "minimized.xml", "setup.json")
 COPIES = 3
 # Fields that measure the run rather than the physics: wall and CPU time, speed, memory, start time.
-WALL_TIME_FIELDS = {"started", "wall_s", "cpu_s", "ns_per_day", "peak_rss_mb"}
-
 PREPARE = """
 import sys
 from pathlib import Path
@@ -55,10 +53,6 @@ def cpu_load(processes: int = 2):
             burner.wait()
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def test_setup_of_every_ci_system_repeats_under_load(tmp_path):
     settings = yaml.safe_load((REPO / "config/ci.yaml").read_text())
     with open(REPO / "config/ci_systems.tsv", newline="") as sheet:
@@ -81,22 +75,6 @@ def test_setup_of_every_ci_system_repeats_under_load(tmp_path):
         for filename in SETUP_FILES:
             digests = {sha256(out / filename) for out in outs}
             assert len(digests) == 1, f"{system['name']}/{filename}: {len(digests)} different results in {COPIES} setups"
-
-
-def timeless(value):
-    """A JSON document without the fields that time the run, nor the checksums of files that hold them."""
-    if isinstance(value, dict):
-        return {key: timeless(item) for key, item in value.items()
-                if key not in WALL_TIME_FIELDS and not key.endswith(".json")}
-    if isinstance(value, list):
-        return [timeless(item) for item in value]
-    return value
-
-
-def comparable(path: Path):
-    if path.suffix == ".json":
-        return timeless(json.loads(path.read_text()))
-    return sha256(path)
 
 
 def test_two_ci_runs_are_byte_identical_except_wall_time(ci_run_here, tmp_path):

@@ -148,14 +148,56 @@ def test_report_renders_table_and_plots():
     rows = [
         {"name": "ala", "structure": "resources/ala.pdb", "forcefield": "amber14", "solvent": "explicit",
          "temperature_k": 300.0, "replicas": 2, "length_ps": 20.0, "segments": 2, "atoms": 1281,
-         "overall": {"rmsd_nm": 0.0512, "rg_nm": 0.2981, "temperature_k": 299.4, "potential_kj_mol": -1.0}},
+         "preparation": {"waters_removed": 0, "gaps": {"policy": "refuse", "seqres": False, "found": []},
+                         "nonstandard_replaced": [], "heterogens_kept": {},
+                         "missing_atoms": {"count": 0, "residues": []}, "hydrogens_added": 12, "ph": 7.0,
+                         "protonation": {"counts": {}, "residues": []}, "net_charge_e": 0.0,
+                         "solvent": {"waters": 418, "ions": {"CL": 1, "NA": 1}}, "box_nm": [2.4, 2.4, 2.4]},
+         "overall": {"rmsd_nm": 0.0512, "rg_nm": 0.2981, "temperature_k": 299.4, "potential_kj_mol": -1.0},
+         "analysis": ALA_ANALYSIS},
         {"name": "v<1>", "structure": "resources/v.pdb", "forcefield": "amber99sbildn", "solvent": "implicit",
          "temperature_k": 310.0, "replicas": 1, "length_ps": 10.0, "segments": 2, "atoms": 596,
          "overall": {"rmsd_nm": 0.1, "rg_nm": 0.99, "temperature_k": 305.0, "potential_kj_mol": -2.0}},
     ]
-    html = render_report(rows)
+    run = {"settings": {"timestep_fs": 2.0, "friction_per_ps": 1.0, "report_interval_ps": 1.0, "padding_nm": 1.2,
+                        "ionic_strength_molar": 0.1, "minimize_iterations": 500, "pressure_bar": 1.0},
+           "versions": {"mdflow": "0.1.0", "openmm": "8.6.1", "pdbfixer": "1.12.0", "mdtraj": "1.11.1"},
+           "platform": "CPU", "generated": "2026-12-05 09:00 UTC"}
+    html = render_report(rows, run)
     assert "v&lt;1&gt;" in html and "<1>" not in html  # names are escaped
+    assert "in the NPT ensemble at 300 K and 1 bar (Monte Carlo barostat)" in html
+    assert "heat: 5 ps, NVT, heated from 50 K, solute heavy atoms restrained at 1000 kJ/mol/nm²; then density" in html
+    assert "<td>300.20 ± 0.80</td>" in html and "<td>-20800 ± 12</td>" in html and "off the thermostat" in html
     assert_golden("report.html", html)
+
+
+def _judged(mean, se):
+    return {"mean": mean, "se": se, "g": 2.0, "n": 10, "from_frame": 2, "from_ps": 2.0, "independent": 5.0,
+            "equilibrated": True}
+
+
+ALA_ANALYSIS = {
+    "replicas": {
+        "0": {"judged": {"potential_kj_mol": _judged(-20800.0, 12.0), "temperature_k": _judged(300.2, 0.8),
+                         "rmsd_nm": _judged(0.05, 0.004), "rg_nm": _judged(0.298, 0.001),
+                         "density_g_cm3": _judged(0.985, 0.004)},
+              "secondary_structure": {"helix": 0.0, "strand": 0.0, "coil": 1.0}},
+        "1": {"judged": {"potential_kj_mol": _judged(-20790.0, 11.0), "temperature_k": _judged(291.0, 0.9),
+                         "rmsd_nm": _judged(0.052, 0.004), "rg_nm": _judged(0.297, 0.001),
+                         "density_g_cm3": _judged(0.99, 0.004)},
+              "secondary_structure": {"helix": 0.0, "strand": 0.0, "coil": 1.0}},
+    },
+    "pooled": {"temperature_k": {"mean": 295.6, "se": 4.6, "replicas": 2},
+               "rmsd_nm": {"mean": 0.051, "se": 0.001, "replicas": 2}},
+    "flags": ["ala replica 1: temperature 291.0 ± 0.9 K is off the thermostat's 300 K by -9.0 K "
+              "(more than 3 standard errors)"],
+    "protocol": {"stages": ["heat: 5 ps, NVT, heated from 50 K, solute heavy atoms restrained at 1000 kJ/mol/nm²",
+                            "density: 6 ps, NPT"], "production": "NPT",
+                 "replicas": {"0": [{"name": "heat", "ps": 5.0, "end_temperature_k": 290.1,
+                                     "end_potential_kj_mol": -20900.0, "end_density_g_cm3": 0.93},
+                                    {"name": "density", "ps": 6.0, "end_temperature_k": 299.0,
+                                     "end_potential_kj_mol": -20850.0, "end_density_g_cm3": 0.982}]}},
+}
 
 
 def test_checkpoint_cadence_by_wall_clock_and_optional_steps():

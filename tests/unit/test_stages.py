@@ -13,7 +13,7 @@ from openmm import app, unit
 from mdflow.md.sampling import density_g_cm3
 from mdflow.md.setup import prepare
 from mdflow.md.simulate import SegmentSpec, run_segment
-from mdflow.md.stages import (RESTRAINT_GROUP, add_restraints, ramp_temperature, reported_groups,
+from mdflow.md.stages import (RESTRAINT_GROUP, add_restraints, barostat_frequency, ramp_temperature, reported_groups,
                                restrained_atoms)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,6 +75,12 @@ def test_barostat_brings_an_expanded_water_box_to_water_density(expanded_water_b
     assert 0.95 < float(np.mean(density[-20:])) < 1.05  # TIP3P at 300 K, 1 bar: ~0.98-1.0 g/cm³
 
 
+def test_barostat_moves_between_restart_points():
+    """A periodic CPU run rebuilds its kernels every report interval, which restarts the barostat's count."""
+    assert barostat_frequency(500) == 25 and barostat_frequency(10) == 10 and barostat_frequency(7) == 7
+    assert barostat_frequency(60) == 20
+
+
 def test_ramp_reaches_the_target_half_way_and_holds_it():
     assert ramp_temperature(0, 1000, 50.0, 300.0) == 50.0
     assert ramp_temperature(250, 1000, 50.0, 300.0) == 175.0
@@ -124,3 +130,27 @@ def test_the_restraint_energy_is_not_reported_as_the_systems(alanine_in_water):
     restraint = energy({RESTRAINT_GROUP})
     assert restraint == pytest.approx(held * 0.5 * 1000.0 * 0.01**2, rel=1e-3)
     assert energy(reported_groups(system)) == pytest.approx(energy(-1) - restraint, rel=1e-9)
+
+
+def test_heavy_hydrogens_keep_the_mass_and_make_4_fs_steps_stable(tmp_path):
+    """Hydrogen mass repartitioning: 4-amu hydrogens, the total mass unchanged, 4 fs steps stay near the
+    thermostat's temperature with finite energies."""
+    from mdflow.md.setup import prepare
+
+    out = tmp_path / "hmr"
+    out.mkdir()
+    prepare(REPO / "resources/alanine-dipeptide.pdb", "amber99sbildn", "implicit", 7.0, 1.0, 0.1, 100, "CPU", 1,
+            out / "system.xml", out / "topology.pdb", out / "minimized.xml", out / "setup.json",
+            hydrogen_mass_amu=4.0)
+    system = openmm.XmlSerializer.deserialize((out / "system.xml").read_text())
+    masses = [system.getParticleMass(i).value_in_unit(unit.dalton) for i in range(system.getNumParticles())]
+    topology = app.PDBFile(str(out / "topology.pdb")).topology
+    hydrogens = [m for m, atom in zip(masses, topology.atoms()) if atom.element.symbol == "H"]
+    assert hydrogens and all(m == pytest.approx(4.0) for m in hydrogens)
+    assert sum(masses) == pytest.approx(144.17, abs=0.05)  # ACE-ALA-NME, as with 1-amu hydrogens
+    setup = {"system": out / "system.xml", "state": out / "minimized.xml", "topology": out / "topology.pdb"}
+    spec = _spec(setup, tmp_path, steps=2500, heat_from_k=None)
+    run_segment(SegmentSpec(**{**spec.__dict__, "timestep_fs": 4.0, "report_interval": 50}), log=lambda *_: None)
+    rows = _rows(tmp_path)
+    assert all(np.isfinite(r["potential_kj_mol"]) for r in rows)
+    assert 200 < np.mean([r["temperature_k"] for r in rows[len(rows) // 2:]]) < 400  # 22 atoms: noisy

@@ -12,9 +12,11 @@ rule setup:
         solvent=lambda wc: SYSTEMS[wc.system].solvent,
         ph=lambda wc: SYSTEMS[wc.system].ph,
         seed=lambda wc: SYSTEMS[wc.system].seed,
+        gaps=lambda wc: SYSTEMS[wc.system].gaps,
         padding_nm=campaign.settings["padding_nm"],
         ionic_strength_molar=campaign.settings["ionic_strength_molar"],
         minimize_iterations=campaign.settings["minimize_iterations"],
+        hydrogen_mass_amu=campaign.settings["hydrogen_mass_amu"],
     threads: campaign.settings["threads"]
     log:
         LOGS + "/setup/{system}.log",

@@ -1,6 +1,10 @@
 def start_state(wc):
-    """Segment 0 starts from the staged minimized state, segment k from segment k-1's final state."""
+    """Segment 0 starts from the last equilibration stage's final state (or, without stages, from the
+    staged minimized state), segment k from segment k-1's final state."""
     k = int(wc.segment)
+    if k == 0 and last_stage(wc.system):
+        stage = last_stage(wc.system).format(replica=wc.replica)
+        return {"start_state": stage + ".state.xml", "start_manifest": stage + ".json"}
     if k == 0:
         return {"start_state": rules.push.output.state, "start_manifest": rules.push.output.manifest}
     previous = SEGMENT.format(system="{system}", replica="{replica}", segment=f"{k - 1:03d}")
@@ -31,6 +35,8 @@ rule simulate:
         friction_per_ps=campaign.settings["friction_per_ps"],
         velocity_seed_offset=campaign.settings["velocity_seed_offset"],
         report_interval=campaign.report_interval_steps,
+        pressure_bar=lambda wc: production_pressure(campaign.settings, SYSTEMS[wc.system].solvent),
+        after_equilibration=lambda wc: int(wc.segment) == 0 and last_stage(wc.system) is not None,
     threads: campaign.settings["threads"]
     resources:
         gpus=campaign.settings["gpus_per_simulation"],  # asked for only where the site has GPUs
