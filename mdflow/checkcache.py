@@ -54,17 +54,21 @@ def still_valid(entry: dict | None, size: int, mtime_ns: int, path: Path) -> tup
     return digest == entry.get("sha256"), digest
 
 
+def _read_entries(path: Path) -> dict:
+    """A cache file's entries; {} when it is missing, unreadable or not a mapping."""
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return entries if isinstance(entries, dict) else {}
+
+
 class StructureCache:
     """The cache file of one project; `save` writes it back only when something changed."""
 
     def __init__(self, project: Path):
         self.path = Path(project) / CACHE
-        try:
-            self.entries = json.loads(self.path.read_text())
-            if not isinstance(self.entries, dict):
-                self.entries = {}
-        except (OSError, ValueError):
-            self.entries = {}
+        self.entries = _read_entries(self.path)
         self.changed = False
 
     def check(self, path: Path, check, forcefield=None, solvent=None, **kwargs):
@@ -130,12 +134,7 @@ class RowCache:
 
     def __init__(self, project: Path):
         self.path = Path(project) / ROWS
-        try:
-            self.entries = json.loads(self.path.read_text())
-            if not isinstance(self.entries, dict):
-                self.entries = {}
-        except (OSError, ValueError):
-            self.entries = {}
+        self.entries = _read_entries(self.path)
         self.changed = False
 
     def save(self) -> None:
