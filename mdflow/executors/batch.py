@@ -94,6 +94,11 @@ class Executor(RemoteExecutor):
         self.script_dir.mkdir(parents=True, exist_ok=True)
         (self.project / self.log_dir).mkdir(parents=True, exist_ok=True)
         self.run_ids = set()  # batch jobs this run submitted or adopted
+        # The ones among them not yet ended. Snakemake's active_jobs is empty while a status check
+        # runs (it takes the list out and puts the running ones back), so a Ctrl-C then would cancel
+        # nothing: cancellation uses this set as well.
+        self.unfinished = set()
+        self.cancelling = False  # after Ctrl-C nothing more is submitted
         self.reconcile_ledger()
 
     def reconcile_ledger(self):
@@ -234,6 +239,7 @@ class Executor(RemoteExecutor):
                                                                              "name": entry.name})
         self.run_ids.add(entry.external_id)
         if not finished:
+            self.unfinished.add(entry.external_id)
             self.report_job_submission(info)
             return
         self.ledger.update(self.site["name"], entry.external_id, SUCCESS, 0, name=entry.name)
@@ -249,7 +255,7 @@ class Executor(RemoteExecutor):
     def flush(self):
         """Submit pending jobs while their queues have room; pack the short ones into ensembles."""
         with self.pending_lock:
-            if not self.pending or time.time() < self.hold_until:
+            if not self.pending or time.time() < self.hold_until or self.cancelling:
                 return
             slots = SlotCounter(self)
             singles, short = [], []
@@ -441,6 +447,7 @@ class Executor(RemoteExecutor):
 
     def record(self, job, request: JobRequest, external_id: str, log_path: str, ensemble: str | None = None):
         self.run_ids.add(external_id)
+        self.unfinished.add(external_id)
         self.ledger.record_submission(self.site["name"], external_id, request.name, job_rule(job), job_wildcards(job),
                                       list(job.output), self.adapter.NAME, job.attempt, log_path, ensemble)
         self.report_job_submission(SubmittedJobInfo(job, external_jobid=external_id, aux={
@@ -570,6 +577,8 @@ class Executor(RemoteExecutor):
             for job_info in active_jobs:
                 yield job_info
             return
+        if self.cancelling:  # a query that was under way at Ctrl-C: its jobs are cancelled, not failed
+            return
         now = time.time()
         never_run = set()
         for job_info in active_jobs:
@@ -612,6 +621,7 @@ class Executor(RemoteExecutor):
     def conclude(self, job_info: SubmittedJobInfo, status: JobStatus):
         """Report a finished batch job; an ensemble member succeeded when its outputs exist."""
         succeeded = status.state == SUCCESS
+        self.unfinished.discard(job_info.external_jobid)
         if job_info.aux.get("ensemble") and not succeeded:
             succeeded = all(Path(f).exists() for f in job_info.job.output)
         self.ledger.update(self.site["name"], job_info.external_jobid, SUCCESS if succeeded else FAILED,
@@ -632,10 +642,11 @@ class Executor(RemoteExecutor):
 
     # -- cancellation -------------------------------------------------------------------------
     def cancel_jobs(self, active_jobs: List[SubmittedJobInfo]):
-        with self.pending_lock:
+        with self.pending_lock:  # waits for a submission under way, whose job is then in `unfinished`
+            self.cancelling = True
             self.pending.clear()
             self.pending_since.clear()
-        ids = sorted({j.external_jobid for j in active_jobs})
+            ids = sorted({j.external_jobid for j in active_jobs} | self.unfinished)
         for start in range(0, len(ids), CANCEL_CHUNK):
             chunk = ids[start:start + CANCEL_CHUNK]
             for argv in self.cancel_argvs(chunk):

@@ -1,5 +1,6 @@
 """The ci campaign through a real Slurm with mdflow's executor, and the faults it must survive."""
 
+import json
 import os
 import signal
 import subprocess
@@ -189,6 +190,31 @@ def test_interrupt_cancels_this_runs_jobs(slurm, tmp_path, sig):
              what="the job to be cancelled")
     states = {j["JobName"]: j["JobState"] for j in slurm_jobs(project)}
     assert states["simulate.villin.0.000"] == "CANCELLED"
+    ledger = {e.name: e.state for e in Ledger(project / ".mdflow/ledger.sqlite").all()}
+    assert ledger["simulate.villin.0.000"] == "cancelled"
+
+
+def test_interrupt_during_a_status_query_still_cancels(slurm, tmp_path):
+    """Snakemake takes its list of active jobs away while a status check runs; a Ctrl-C in that window
+    once cancelled nothing and left the segment running (CI, 2026-12-05). The status query is held
+    open while the signal arrives."""
+    go, plan = tmp_path / "go", tmp_path / "plan.json"
+    env = shim_env(tmp_path, ["squeue"], {"squeue": {"hold_calls": []}})
+    project = slurm_project(tmp_path, sheet=ENDLESS_VILLIN)
+    controller = start_controller(project, env_extra=env)
+    wait_for(lambda: running(project, "simulate.villin.0.000"), what="a running segment")
+    calls = len(shim_calls(tmp_path, "squeue"))
+    plan.write_text(json.dumps({"squeue": {"hold_calls": list(range(calls + 1, calls + 1000)),
+                                           "hold_until": str(go)}}))
+    wait_for(lambda: len(shim_calls(tmp_path, "squeue")) > calls + 1, what="a status query held open")
+    os.kill(controller.pid, signal.SIGINT)
+    try:
+        wait_for(lambda: [j for j in slurm_jobs(project) if j["JobName"] == "simulate.villin.0.000"
+                          and j["JobState"] == "CANCELLED"], timeout=60, what="the job to be cancelled")
+    finally:
+        go.touch()
+        output, _ = controller.communicate(timeout=120)
+    assert "Cancelled 1 slurm job(s)." in output, output
     ledger = {e.name: e.state for e in Ledger(project / ".mdflow/ledger.sqlite").all()}
     assert ledger["simulate.villin.0.000"] == "cancelled"
 
