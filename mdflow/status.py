@@ -34,6 +34,7 @@ STATES = ("done", "simulated", "running", "queued", "interrupted", "failed", "mi
 PULLED_SUFFIXES = ("dcd", "csv", "json")
 SIMULATED_SUFFIXES = ("dcd", "csv", "state.xml", "json")
 SEGMENT_ENTRY = re.compile(r"^seg(\d{3,})\.(.+)$")
+STAGE_ENTRY = re.compile(r"^eq(\d{2,})\.(.+)$")
 LEDGER_FILE = Path(".mdflow") / "ledger.sqlite"
 LOCK_FILE = Path(".mdflow") / "controller.lock"
 
@@ -78,6 +79,7 @@ class Status:
     controller: Controller
     rows: list = field(default_factory=list)
     systems: list = field(default_factory=list)
+    stages: list = field(default_factory=list)  # SegmentRow per equilibration stage ("eq00 heat")
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class Evidence:
     simulated: bool = False
     simulated_mtime: float | None = None
     partial_steps: int | None = None  # None: no partial directory
+    ns_per_day: float | None = None   # speed of the attempt under way, from its last checkpoint
     entry: LedgerEntry | None = None
     controller_alive: bool = False
 
@@ -135,16 +138,17 @@ def ledger_key(rule: str, wildcards: dict) -> tuple:
         value = wildcards.get(name)
         return int(value) if value is not None and str(value).isdigit() else None
 
-    return rule, wildcards.get("system"), number("replica"), number("segment")
+    return rule, wildcards.get("system"), number("replica"), number("stage" if rule == "equilibrate" else "segment")
 
 
-def scan_replica_dir(directory: Path) -> dict:
-    """{segment index: {suffix: DirEntry}} of the seg<k>.<suffix> entries in one replica directory."""
+def scan_replica_dir(directory: Path, pattern=SEGMENT_ENTRY) -> dict:
+    """{segment index: {suffix: DirEntry}} of the seg<k>.<suffix> entries (eq<k>.<suffix> with
+    STAGE_ENTRY) in one replica directory."""
     found = {}
     try:
         with os.scandir(directory) as entries:
             for entry in entries:
-                match = SEGMENT_ENTRY.match(entry.name)
+                match = pattern.match(entry.name)
                 if match:
                     found.setdefault(int(match.group(1)), {})[match.group(2)] = entry
     except (FileNotFoundError, NotADirectoryError):
@@ -152,12 +156,18 @@ def scan_replica_dir(directory: Path) -> dict:
     return found
 
 
-def partial_steps(entry) -> int:
-    """Steps checkpointed in a seg<k>.partial directory; 0 before its first checkpoint."""
+def partial_progress(entry) -> tuple:
+    """(steps checkpointed, ns/day or None) of a seg<k>.partial directory; (0, None) before its first
+    checkpoint."""
     try:
-        return int(json.loads((Path(entry.path) / "progress.json").read_text())["steps"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0
+        progress = json.loads((Path(entry.path) / "progress.json").read_text())
+        return int(progress["steps"]), progress.get("ns_per_day")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return 0, None
+
+
+def partial_steps(entry) -> int:
+    return partial_progress(entry)[0]
 
 
 def expected_segments(campaign, system, observed=()) -> list:
@@ -200,9 +210,9 @@ def decide(evidence: Evidence, steps_total: int) -> tuple:
             detail += f" in ensemble {e.ensemble}"
         if not evidence.controller_alive:
             detail += "; last seen by a controller that is gone"
-        return state, steps, detail
+        return state, steps, _join(detail, _speed(evidence, state))
     if partial is not None and e is None and evidence.controller_alive:
-        return "running", steps, ""
+        return "running", steps, _speed(evidence, "running")
     if evidence.pulled or evidence.simulated:
         state = "done" if evidence.pulled else "simulated"
         detail = "" if evidence.pulled else "not pulled yet"
@@ -222,6 +232,10 @@ def decide(evidence: Evidence, steps_total: int) -> tuple:
     return "missing", 0, ""
 
 
+def _speed(evidence: Evidence, state: str) -> str:
+    return f"{evidence.ns_per_day:.3g} ns/day" if state == "running" and evidence.ns_per_day else ""
+
+
 def _resumable(partial, steps_total) -> str:
     if partial is None:
         return ""
@@ -238,8 +252,9 @@ def _percent(done, total) -> str:
     return f"{math.floor(100 * done / total) if total else 0}%"
 
 
-def segment_row(system, replica, segment, evidence: Evidence, site_name: str) -> SegmentRow:
-    state, steps, detail = decide(evidence, system.steps_per_segment)
+def segment_row(system, replica, segment, evidence: Evidence, site_name: str, steps_total: int | None = None) -> SegmentRow:
+    steps_total = system.steps_per_segment if steps_total is None else steps_total
+    state, steps, detail = decide(evidence, steps_total)
     e = evidence.entry
     if e is not None:
         site = e.site
@@ -249,7 +264,7 @@ def segment_row(system, replica, segment, evidence: Evidence, site_name: str) ->
         site = ""
     waiting_for = (e.reason or "") if e is not None and state == "queued" else ""
     return SegmentRow(system.name, replica, segment, state, site, e.external_id if e else "", steps,
-                      system.steps_per_segment, detail, waiting_for)
+                      steps_total, detail, waiting_for)
 
 
 # -- one system and the campaign ----------------------------------------------------------------
@@ -280,17 +295,47 @@ def replica_rows(campaign, system, replica, results: Path, scratch: Path, ledger
         is_pulled = all(s in here for s in PULLED_SUFFIXES)
         if is_pulled:
             newest = max(newest, here["json"].stat().st_mtime)
-        is_simulated = all(s in there for s in SIMULATED_SUFFIXES)
-        evidence = Evidence(
-            pulled=is_pulled,
-            simulated=is_simulated,
-            simulated_mtime=there["json"].stat().st_mtime if is_simulated else None,
-            partial_steps=partial_steps(there["partial"]) if "partial" in there else None,
-            entry=ledger.get(("simulate", system.name, replica, k)),
-            controller_alive=controller.alive,
-        )
+        evidence = gather_evidence(here, there, ledger.get(("simulate", system.name, replica, k)), controller)
         rows.append(segment_row(system, replica, segment, evidence, site_name))
     return rows, newest
+
+
+def gather_evidence(here: dict, there: dict, entry, controller: Controller) -> Evidence:
+    """One segment's or stage's evidence from its pulled (`here`) and work-directory (`there`) files."""
+    is_simulated = all(s in there for s in SIMULATED_SUFFIXES)
+    steps, speed = partial_progress(there["partial"]) if "partial" in there else (None, None)
+    return Evidence(
+        pulled=all(s in here for s in PULLED_SUFFIXES),
+        simulated=is_simulated,
+        simulated_mtime=there["json"].stat().st_mtime if is_simulated else None,
+        partial_steps=steps,
+        ns_per_day=speed,
+        entry=entry,
+        controller_alive=controller.alive,
+    )
+
+
+def stage_rows(campaign, system, replica, results: Path, scratch: Path, ledger: dict, controller: Controller,
+               site_name: str) -> list:
+    """One row per equilibration stage of one replica (none when the campaign runs no stages)."""
+    stages = system_stages(campaign, system)
+    if not stages:
+        return []
+    pulled = scan_replica_dir(results / system.name / f"rep{replica}", STAGE_ENTRY)
+    simulated = scan_replica_dir(scratch / system.name / f"rep{replica}", STAGE_ENTRY)
+    rows = []
+    for stage in stages:
+        evidence = gather_evidence(pulled.get(stage.index, {}), simulated.get(stage.index, {}),
+                                   ledger.get(("equilibrate", system.name, replica, stage.index)), controller)
+        rows.append(segment_row(system, replica, f"eq{stage.id} {stage.name}", evidence, site_name, stage.steps))
+    return rows
+
+
+def system_stages(campaign, system) -> list:
+    from mdflow.protocol import stages_for
+
+    return stages_for(campaign.settings, system.name, system.solvent, system.temperature_k,
+                      campaign.report_interval_steps)
 
 
 def setup_state(results: Path, system, ledger: dict) -> str:
@@ -321,12 +366,13 @@ def collect(project, campaign, site_name: str, scratch, controller: Controller |
     controller = controller_state(project) if controller is None else controller
     ledger = read_ledger(project, (results, scratch))
     asked = ledger_segments(ledger)
-    rows, systems = [], []
+    rows, systems, stages = [], [], []
     for system in campaign.systems.values():
         own, newest = [], 0.0
         for replica in range(system.replicas):
             replica_own, replica_newest = replica_rows(campaign, system, replica, results, scratch, ledger,
                                                        controller, site_name, asked)
+            stages += stage_rows(campaign, system, replica, results, scratch, ledger, controller, site_name)
             own += replica_own
             newest = max(newest, replica_newest)
         counts = count_states(own)
@@ -336,7 +382,7 @@ def collect(project, campaign, site_name: str, scratch, controller: Controller |
             counts, sum(r.steps_done for r in own), sum(r.steps_total for r in own),
         ))
         rows += own
-    return Status(site_name, controller, rows, systems)
+    return Status(site_name, controller, rows, systems, stages)
 
 
 def count_states(rows) -> dict:
@@ -381,13 +427,15 @@ def to_json(status: Status, shown=None) -> dict:
                      "progress": _fraction(s.steps_done, s.steps_total)}
             for s in status.systems
         },
-        "segments": [
-            {"system": r.system, "replica": r.replica, "segment": r.segment, "state": r.state, "site": r.site,
-             "job_id": r.job_id, "steps": r.steps_done, "steps_total": r.steps_total,
-             "progress": round(r.progress, 4), "detail": r.detail}
-            for r in shown
-        ],
+        "stages": [row_json(r, "stage") for r in status.stages],
+        "segments": [row_json(r, "segment") for r in shown],
     }
+
+
+def row_json(r: SegmentRow, what: str) -> dict:
+    return {"system": r.system, "replica": r.replica, what: r.segment, "state": r.state, "site": r.site,
+            "job_id": r.job_id, "steps": r.steps_done, "steps_total": r.steps_total,
+            "progress": round(r.progress, 4), "detail": r.detail}
 
 
 def _fraction(done, total) -> float:
@@ -400,12 +448,9 @@ def render_table(status: Status, shown=None) -> str:
     running = f"running (pid {controller.pid})" if controller.alive and controller.pid else (
         "running" if controller.alive else "not running")
     lines = [f"profile {status.profile}; mdflow controller {running}", ""]
-    lines += columns(
-        ["system", "replica", "segment", "state", "progress", "site", "job", "detail"],
-        [[r.system, r.replica, r.segment, r.state, _percent(r.steps_done, r.steps_total), r.site or "-",
-          r.job_id or "-", r.detail] for r in (status.rows if shown is None else shown)],
-        right={1, 4},
-    )
+    if status.stages and shown is None:
+        lines += row_table("stage", status.stages) + [""]
+    lines += row_table("segment", status.rows if shown is None else shown)
     if shown is not None and len(shown) != len(status.rows):
         lines.append(f"({len(shown)} of {len(status.rows)} segments shown)")
     lines.append("")
@@ -420,6 +465,16 @@ def render_table(status: Status, shown=None) -> str:
     lines += columns(["system", "setup", "analysis", "segments", *STATES, "progress"], summary_rows,
                      right=set(range(3, 4 + len(STATES) + 1)))
     return "\n".join(lines) + "\n"
+
+
+def row_table(what: str, rows: list) -> list:
+    """Segment (or stage) rows as aligned text lines."""
+    return columns(
+        ["system", "replica", what, "state", "progress", "site", "job", "detail"],
+        [[r.system, r.replica, r.segment, r.state, _percent(r.steps_done, r.steps_total), r.site or "-",
+          r.job_id or "-", r.detail] for r in rows],
+        right={1, 4},
+    )
 
 
 def columns(header: list, rows: list, right=frozenset()) -> list:
@@ -445,6 +500,10 @@ def summary_line(status: Status) -> str:
     """One compact line for the progress display; rare states only when present."""
     totals = count_states(status.rows)
     parts = [f"segments {totals['done']}/{len(status.rows)} done"]
+    if status.stages:
+        stages = count_states(status.stages)
+        parts.insert(0, f"stages {stages['done']}/{len(status.stages)} done"
+                        + (f" ({stages['running']} running)" if stages["running"] else ""))
     for state in STATES[1:-1]:
         if totals[state] or state in ("running", "queued", "failed"):
             parts.append(f"{totals[state]} {state}" + (_waiting(status.rows) if state == "queued" else ""))

@@ -196,7 +196,7 @@ class _Cadence:
         self.last = self.clock()
 
 
-def _save_checkpoint(spec, context, dcd_handle, csv_handle, steps_done, fingerprint):
+def _save_checkpoint(spec, context, dcd_handle, csv_handle, steps_done, fingerprint, ns_per_day=None):
     import os
 
     for handle in (dcd_handle, csv_handle):
@@ -211,7 +211,8 @@ def _save_checkpoint(spec, context, dcd_handle, csv_handle, steps_done, fingerpr
     atomic_write_bytes(partial / names["checkpoint"], checkpoint)
     state = context.getState(getPositions=True, getVelocities=True, getParameters=True)
     atomic_write_text(partial / names["state"], openmm.XmlSerializer.serialize(state))
-    progress = {"steps": steps_done, "fingerprint": fingerprint, "platform": context.getPlatform().getName(), **names}
+    progress = {"steps": steps_done, "fingerprint": fingerprint, "platform": context.getPlatform().getName(),
+                "ns_per_day": ns_per_day, **names}  # the speed for `mdflow status`
     atomic_write_text(partial / "progress.json", json.dumps(progress))
     for old in [*partial.glob("checkpoint.*.chk"), *partial.glob("state.*.xml")]:
         if old.name not in names.values():
@@ -291,8 +292,11 @@ def run_segment(spec: SegmentSpec, log=print) -> dict:
             _write_frame(context, dcd, csv_handle, kb_dof, spec, steps_done, periodic, reported)
             checkpoint = None
             if cadence.due(steps_done) or steps_done == spec.steps:
-                checkpoint = _save_checkpoint(spec, context, dcd_handle, csv_handle, steps_done, fingerprint)
+                speed = _ns_per_day(steps_done - steps_at_start, spec.timestep_fs, time.perf_counter() - started)
+                checkpoint = _save_checkpoint(spec, context, dcd_handle, csv_handle, steps_done, fingerprint, speed)
                 cadence.saved()
+                log(f"{Path(spec.out_dcd).stem}: step {steps_done} of {spec.steps} "
+                    f"({100 * steps_done // spec.steps}%), {speed or 0:.3g} ns/day")
             if restart_points and steps_done < spec.steps:
                 restart_point(context, checkpoint or context.createCheckpoint())
     elapsed = time.perf_counter() - started
@@ -306,7 +310,6 @@ def run_segment(spec: SegmentSpec, log=print) -> dict:
     (partial / "energies.csv").replace(spec.out_csv)
     shutil.rmtree(partial, ignore_errors=True)
 
-    simulated_ns = (steps_done - steps_at_start) * spec.timestep_fs * 1e-6
     return {
         "steps": spec.steps,
         "resumed_from_step": resumed_from,
@@ -316,8 +319,12 @@ def run_segment(spec: SegmentSpec, log=print) -> dict:
         "integrator": integrator_summary(integrator),
         **({"stage": {k: getattr(spec, k) for k in STAGE_FIELDS}} if spec.seed_stream else {}),
         "wall_s": round(elapsed, 3),
-        "ns_per_day": round(simulated_ns / elapsed * 86400, 3) if elapsed > 0 else None,
+        "ns_per_day": _ns_per_day(steps_done - steps_at_start, spec.timestep_fs, elapsed),
     }
+
+
+def _ns_per_day(steps: int, timestep_fs: float, elapsed_s: float) -> float | None:
+    return round(steps * timestep_fs * 1e-6 / elapsed_s * 86400, 3) if elapsed_s > 0 else None
 
 
 def _write_frame(context, dcd, csv_handle, kb_dof, spec, step, periodic, groups=-1):

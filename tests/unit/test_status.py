@@ -335,3 +335,29 @@ def test_progress_line_says_why_queued_segments_wait(tmp_path):
     (row,) = status.collect(project, campaign, "stampede", SCRATCH).rows
     assert row.waiting_for == "Priority" and "(Priority)" in row.detail
     assert "1 queued (Priority 1)" in status.summary_line(status.collect(project, campaign, "stampede", SCRATCH))
+
+
+def test_equilibration_stages_have_their_own_rows_and_running_work_shows_its_speed(tmp_path):
+    project = tmp_path / "project"
+    settings = {"results": "results", "timestep_fs": 2.0, "pressure_bar": 1.0, "equilibration": [
+        {"name": "heat", "ps": 0.2, "heat_from_k": 100, "restraint_kj_mol_nm2": 1000},
+        {"name": "density", "ps": 0.4, "ensemble": "NPT"}]}
+    water = make_system("water", 1, 1, 100, solvent="explicit")
+    ala = make_system("ala", 1, 1, 100)  # implicit solvent: the NPT stage is dropped
+    campaign = Campaign(settings, {"water": water, "ala": ala}, 10, 50)
+    for suffix in ("dcd", "csv", "json", "provenance.json"):
+        touch(project / f"results/water/rep0/eq00.{suffix}")
+    stage = project / f"{SCRATCH}/water/rep0/eq01.partial"
+    touch(stage / "progress.json", json.dumps({"steps": 50, "fingerprint": "f", "platform": "CPU",
+                                               "ns_per_day": 12.34}))
+    with controller_lock(project):
+        live = status.collect(project, campaign, "local", SCRATCH)
+    assert [(r.system, r.segment, r.state, r.steps_done, r.steps_total, r.detail) for r in live.stages] == [
+        ("water", "eq00 heat", "done", 100, 100, ""),
+        ("water", "eq01 density", "running", 50, 200, "12.3 ns/day"),
+        ("ala", "eq00 heat", "missing", 0, 100, "")]
+    assert [r.segment for r in live.rows] == ["000", "000"]  # stages are not segments
+    table = status.render_table(live)
+    assert "stage" in table.splitlines()[2] and "eq01 density  running" in table
+    assert status.to_json(live)["stages"][1]["stage"] == "eq01 density"
+    assert status.summary_line(live).startswith("mdflow: stages 1/3 done (1 running), segments 0/2 done")
