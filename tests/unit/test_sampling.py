@@ -1,21 +1,16 @@
 """Sampling judged, not assumed: equilibration, independent samples and targets, on series whose answer
 is known (an AR(1) process with a chosen mean and correlation, a transient before it)."""
 
-import math
-import random
 
 import numpy as np
 import pytest
 
+import synthetic
 from mdflow.md.sampling import density_g_cm3, density_flag, judged, pooled, sampling_flags, temperature_flag
 
 
 def ar1(mean: float, sd: float, n: int, seed: int, phi: float = 0.5) -> list[float]:
-    rng, value, out = random.Random(seed), 0.0, []
-    for _ in range(n):
-        value = phi * value + math.sqrt(1 - phi * phi) * rng.gauss(0.0, sd)
-        out.append(mean + value)
-    return out
+    return synthetic.ar1(mean, sd, n, seed, phi)
 
 
 def times(n: int, dt: float = 0.02) -> np.ndarray:

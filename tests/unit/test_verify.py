@@ -2,10 +2,10 @@
 table (golden)."""
 
 import math
-import random
 
 import pytest
 
+import synthetic
 from golden import assert_golden
 from mdflow.errors import MdflowError
 from mdflow.verify import (EXACT, MODEL, STATISTICAL, Measured, across_machines, bitwise_reproducible, compare, cpu_model,
@@ -20,12 +20,7 @@ MODEL_300 = {"NonbondedForce/Particles/Particle q": 16.1, "Particles/Particle co
 
 
 def correlated(mean: float, sd: float, n: int, seed: int, phi: float = 0.8) -> list[float]:
-    """An AR(1) series: successive values correlated like successive MD frames."""
-    rng, value, out = random.Random(seed), 0.0, []
-    for _ in range(n):
-        value = phi * value + math.sqrt(1 - phi * phi) * rng.gauss(0.0, sd)
-        out.append(mean + value)
-    return out
+    return synthetic.ar1(mean, sd, n, seed, phi)
 
 
 def reference(environment=HERE):
