@@ -1,4 +1,4 @@
-"""The campaign: config/config.yaml plus the systems sheet, validated against workflow/schemas.
+"""The campaign: config/config.yaml plus the systems sheet, validated against mdflow/workflow/schemas.
 
 Everything here is pure (files in, dataclasses or MdflowError out) so that the CLI can reject bad
 input before Snakemake starts, and the Snakefile can build the same objects again.

@@ -6,6 +6,7 @@
     mdflow --dry-run --list-jobs | --system NAME[,NAME]     ... and every job, or the jobs of those systems
     mdflow dag [-o FILE] [--profile NAME] [...]             write the job DAG as DOT (and SVG with Graphviz)
     mdflow profiles list | show NAME | check NAME           profiles found, merged values + origin, validation
+    mdflow init [DIR] [--profiles]                          write a new campaign directory (config, sheet, example)
     mdflow status [--profile NAME] [--configfile F] [--json]  state of every segment: done, running, queued, …
     mdflow verify [--profile NAME] [--reference F] [--update | --skip-exact]  compare finished results with the reference
                                      (--skip-exact: judge as against another machine's reference: statistics only;
@@ -397,7 +398,13 @@ def run_status(argv: list) -> int:
     return 0
 
 
-COMMANDS = {"dag": run_dag, "profiles": run_profiles, "verify": run_verify, "status": run_status}
+def run_init(argv: list) -> int:
+    from mdflow.init_campaign import run_init as init
+
+    return init(argv)
+
+
+COMMANDS = {"dag": run_dag, "profiles": run_profiles, "verify": run_verify, "status": run_status, "init": run_init}
 
 
 def main(argv=None) -> int:

@@ -11,7 +11,7 @@ import re
 
 from mdflow.errors import MdflowError
 
-CAMPAIGN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # as in workflow/schemas/config.schema.yaml
+CAMPAIGN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # as in mdflow/workflow/schemas/config.schema.yaml
 
 
 def scratch_dir(site_workdir: str, campaign: str) -> str:

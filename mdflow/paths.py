@@ -1,14 +1,17 @@
-"""Where mdflow's own files live: the shipped workflow, its schemas and profiles.
+"""Where mdflow's own files live: the shipped workflow, its schemas and site profiles.
 
-mdflow is installed from a checkout (`pip install -e .`), so these sit beside the package.
+All of them are package data (mdflow/workflow, mdflow/site_profiles), so an installed mdflow finds
+them without a source checkout; a campaign directory holds only the user's files.
 """
 
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-SOURCE_ROOT = PACKAGE_DIR.parent
-WORKFLOW_DIR = SOURCE_ROOT / "workflow"
+WORKFLOW_DIR = PACKAGE_DIR / "workflow"
 SNAKEFILE = WORKFLOW_DIR / "Snakefile"
 SCHEMA_DIR = WORKFLOW_DIR / "schemas"
-SHIPPED_PROFILES = SOURCE_ROOT / "profiles"
+SHIPPED_PROFILES = PACKAGE_DIR / "site_profiles"
 TEMPLATE_DIR = PACKAGE_DIR / "templates"
+CAMPAIGN_TEMPLATE = PACKAGE_DIR / "campaign_template"
+# The git checkout mdflow runs from, when it does (an editable install); None for an installed wheel.
+SOURCE_ROOT = PACKAGE_DIR.parent if (PACKAGE_DIR.parent / "pyproject.toml").is_file() else None

@@ -42,8 +42,11 @@ def package_versions() -> dict:
     return versions
 
 
-def git_commit(directory: Path) -> dict | None:
-    """Commit of the git checkout holding `directory` (and whether it has uncommitted changes)."""
+def git_commit(directory: Path | None) -> dict | None:
+    """Commit of the git checkout holding `directory` (and whether it has uncommitted changes); None
+    for no directory (an installed mdflow: its version in `versions` says which workflow ran)."""
+    if directory is None:
+        return None
     def git(*args):
         return subprocess.run(["git", "-C", str(directory), *args], capture_output=True, text=True, timeout=10)
 

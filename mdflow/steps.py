@@ -1,6 +1,6 @@
 """Glue between Snakemake rules and mdflow's modules: one function per rule.
 
-workflow/scripts/*.py are one-liners that call `run(<step>, snakemake)`. A user mistake
+mdflow/workflow/scripts/*.py are one-liners that call `run(<step>, snakemake)`. A user mistake
 (MdflowError) becomes one line on stderr and in the rule's log, and a failed job; nothing else.
 """
 

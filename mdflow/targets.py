@@ -1,6 +1,6 @@
 """System names in file patterns and targets.
 
-The Snakefile constrains `{system}` by the sheet's name pattern (workflow/schemas/systems.schema.yaml),
+The Snakefile constrains `{system}` by the sheet's name pattern (mdflow/workflow/schemas/systems.schema.yaml),
 not by the alternation of all names: Snakemake copies a constraint into every output pattern, so an
 alternation of N names makes every wildcard match cost O(N), and planning O(jobs x systems). The
 price is that a target naming a system the sheet lacks now matches a rule (and its input functions

@@ -1,7 +1,7 @@
 """Injection audit: no config, profile or wildcard value reaches a shell unquoted.
 
 Where values meet a shell in mdflow (audited: `grep -rn "subprocess\\|shell=True\\|os.system" mdflow`,
-workflow/rules/*.smk have no `shell:` directive, only `script:`):
+mdflow/workflow/rules/*.smk have no `shell:` directive, only `script:`):
   - the batch script (render.py + executors/templates/*.sh.j2): `cd {{ workdir | shellquote }}`,
     scheduler directives (`#SBATCH …` lines: comments to bash, so only a line break could turn a
     value into a command: refused), `exec_job` (Snakemake's own command line, values quoted with
@@ -10,7 +10,7 @@ workflow/rules/*.smk have no `shell:` directive, only `script:`):
     filter, which is `sh -c SCRIPT qstat-ids USER HEADER NAME` with values as positional args;
   - profile `env:` lines (`module load …`) ARE shell code, written by the site's admin on purpose:
     they are rendered verbatim and are not quoted (README, Profiles). Everything else in a profile
-    is restricted by workflow/schemas/profile.schema.yaml (account, queue, queue names, logdir,
+    is restricted by mdflow/workflow/schemas/profile.schema.yaml (account, queue, queue names, logdir,
     workdir, select_extra, extends) and may not hold line breaks or control characters.
   - system names (the `system` wildcard) are restricted by systems.schema.yaml's pattern; replica
     and segment are digits (wildcard_constraints).
@@ -40,7 +40,7 @@ from mdflow.profiles import check_site, load_profile
 
 MARKER = "PWNED"
 SCHEDULERS = ["slurm", "pbs", "cobalt"]
-SHIPPED = sorted(p.name for p in (REPO / "profiles").iterdir() if (p / "mdflow.yaml").exists())
+SHIPPED = sorted(p.name for p in (REPO / "mdflow/site_profiles").iterdir() if (p / "mdflow.yaml").exists())
 HOSTILE = [f"x; touch {MARKER}", f"$(touch {MARKER})", f"`touch {MARKER}`", f"a'b\"c $(touch {MARKER})",
            f"q && touch {MARKER}", f"../../{MARKER}", f"x|touch {MARKER}"]
 HOSTILE_WILDCARDS = {"system": f"`touch {MARKER}`", "replica": f"0;touch {MARKER}", "segment": f"$(touch {MARKER})"}

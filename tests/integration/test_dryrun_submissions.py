@@ -1,6 +1,6 @@
 """`mdflow --dry-run` on a cluster profile shows where each job would go and writes its batch script;
 on the shipped site profiles it works anywhere (no site variables needed) and the scripts follow the
-sites' documented rules (profiles/SOURCES.md)."""
+sites' documented rules (mdflow/site_profiles/SOURCES.md)."""
 
 import re
 

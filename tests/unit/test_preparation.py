@@ -327,5 +327,5 @@ def test_setup_refuses_the_gap_without_the_column(tmp_path):
 def test_sheet_schema_offers_exactly_the_policies():
     import yaml
 
-    schema = yaml.safe_load((REPO / "workflow/schemas/systems.schema.yaml").read_text())
+    schema = yaml.safe_load((REPO / "mdflow/workflow/schemas/systems.schema.yaml").read_text())
     assert schema["properties"]["gaps"]["enum"] == list(G.POLICIES) and schema["properties"]["gaps"]["default"] == "refuse"
