@@ -1,24 +1,24 @@
 rule setup:
     input:
-        structure=lambda wc: SYSTEMS[wc.system].structure,
+        structure=system_param("structure"),
     output:
-        system=SETUP + "/system.xml",
-        topology=SETUP + "/topology.pdb",
-        state=SETUP + "/minimized.xml",
-        summary=SETUP + "/setup.json",
-        provenance=SETUP + "/provenance.json",
+        system=f"{SETUP}/system.xml",
+        topology=f"{SETUP}/topology.pdb",
+        state=f"{SETUP}/minimized.xml",
+        summary=f"{SETUP}/setup.json",
+        provenance=f"{SETUP}/provenance.json",
     params:
-        forcefield=lambda wc: SYSTEMS[wc.system].forcefield,
-        solvent=lambda wc: SYSTEMS[wc.system].solvent,
-        ph=lambda wc: SYSTEMS[wc.system].ph,
-        seed=lambda wc: SYSTEMS[wc.system].seed,
-        gaps=lambda wc: SYSTEMS[wc.system].gaps,
+        forcefield=system_param("forcefield"),
+        solvent=system_param("solvent"),
+        ph=system_param("ph"),
+        seed=system_param("seed"),
+        gaps=system_param("gaps"),
         padding_nm=campaign.settings["padding_nm"],
         ionic_strength_molar=campaign.settings["ionic_strength_molar"],
         minimize_iterations=campaign.settings["minimize_iterations"],
         hydrogen_mass_amu=campaign.settings["hydrogen_mass_amu"],
     threads: campaign.settings["threads"]
     log:
-        LOGS + "/setup/{system}.log",
+        f"{LOGS}/setup/{{system}}.log",
     script:
         "../scripts/setup.py"

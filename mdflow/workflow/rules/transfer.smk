@@ -4,28 +4,28 @@ rule push:
         topology=rules.setup.output.topology,
         state=rules.setup.output.state,
     output:
-        system=STAGED + "/system.xml",
-        topology=STAGED + "/topology.pdb",
-        state=STAGED + "/minimized.xml",
-        manifest=STAGED + "/manifest.json",
+        system=f"{STAGED}/system.xml",
+        topology=f"{STAGED}/topology.pdb",
+        state=f"{STAGED}/minimized.xml",
+        manifest=f"{STAGED}/manifest.json",
     log:
-        LOGS + "/push/{system}.log",
+        f"{LOGS}/push/{{system}}.log",
     script:
         "../scripts/push.py"
 
 
 rule pull:
     input:
-        dcd=SEGMENT + ".dcd",
-        csv=SEGMENT + ".csv",
-        manifest=SEGMENT + ".json",
-        provenance=SEGMENT + ".provenance.json",
+        dcd=f"{SEGMENT}.dcd",
+        csv=f"{SEGMENT}.csv",
+        manifest=f"{SEGMENT}.json",
+        provenance=f"{SEGMENT}.provenance.json",
     output:
-        dcd=PULLED + ".dcd",
-        csv=PULLED + ".csv",
-        manifest=PULLED + ".json",
-        provenance=PULLED + ".provenance.json",
+        dcd=f"{PULLED}.dcd",
+        csv=f"{PULLED}.csv",
+        manifest=f"{PULLED}.json",
+        provenance=f"{PULLED}.provenance.json",
     log:
-        LOGS + "/pull/{system}/rep{replica}/seg{segment}.log",
+        f"{LOGS}/pull/{{system}}/rep{{replica}}/seg{{segment}}.log",
     script:
         "../scripts/pull.py"
