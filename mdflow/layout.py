@@ -14,6 +14,32 @@ from mdflow.errors import MdflowError
 CAMPAIGN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # as in mdflow/workflow/schemas/config.schema.yaml
 
 
+# Inside a results or scratch directory (`root`): <root>/<system>/setup, <root>/<system>/analysis, and
+# per replica <root>/<system>/rep<r>/ holding production segments seg<kkk>.* and stages eq<nn>.*.
+# The workflow (rules/common.smk), `mdflow status` and `mdflow verify` all take it from here.
+REPLICA_DIR = "{root}/{system}/rep{replica}"
+SEGMENT_STEM = "seg{segment}"
+STAGE_STEM = "eq{stage}"
+SEGMENT_FILE = re.compile(r"^seg(\d{3,})\.(.+)$")
+STAGE_FILE = re.compile(r"^eq(\d{2,})\.(.+)$")
+
+
+def segment_id(index: int) -> str:
+    return f"{index:03d}"
+
+
+def stage_id(index: int) -> str:
+    return f"{index:02d}"
+
+
+def replica_dir(root, system: str, replica) -> str:
+    return REPLICA_DIR.format(root=root, system=system, replica=replica)
+
+
+def segment_stem(index: int) -> str:
+    return SEGMENT_STEM.format(segment=segment_id(index))
+
+
 def scratch_dir(site_workdir: str, campaign: str) -> str:
     """`<site workdir>/<campaign>`: each campaign stages and simulates in a directory of its own."""
     return posixpath.join(site_workdir, campaign)

@@ -10,6 +10,7 @@ density could settle). Pure: settings and a system in, stages out; errors name t
 from dataclasses import dataclass
 
 from mdflow.errors import MdflowError
+from mdflow.layout import stage_id
 
 DEFAULT_HEAT_FROM_K = 50.0
 
@@ -25,7 +26,7 @@ class Stage:
 
     @property
     def id(self) -> str:
-        return f"{self.index:02d}"
+        return stage_id(self.index)
 
     def describe(self, timestep_fs: float) -> str:
         parts = [f"{self.steps * timestep_fs / 1000:g} ps", "NPT" if self.pressure_bar is not None else "NVT"]

@@ -28,13 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mdflow.errors import MdflowError
+from mdflow.layout import SEGMENT_FILE, STAGE_FILE, replica_dir, segment_id
 from mdflow.ledger import ACTIVE_STATES, Ledger, LedgerEntry, outputs_within
 
 STATES = ("done", "simulated", "running", "queued", "interrupted", "failed", "missing")
 PULLED_SUFFIXES = ("dcd", "csv", "json")
 SIMULATED_SUFFIXES = ("dcd", "csv", "state.xml", "json")
-SEGMENT_ENTRY = re.compile(r"^seg(\d{3,})\.(.+)$")
-STAGE_ENTRY = re.compile(r"^eq(\d{2,})\.(.+)$")
+SEGMENT_ENTRY = SEGMENT_FILE
+STAGE_ENTRY = STAGE_FILE
 LEDGER_FILE = Path(".mdflow") / "ledger.sqlite"
 LOCK_FILE = Path(".mdflow") / "controller.lock"
 
@@ -178,7 +179,7 @@ def expected_segments(campaign, system, observed=()) -> list:
     ceiling = getattr(system, "max_segments", None)
     if ceiling and ceiling > count:
         count = min(ceiling, max([count, *(k + 1 for k in observed)]))
-    return [f"{k:03d}" for k in range(count)]
+    return [segment_id(k) for k in range(count)]
 
 
 def segments_asked_for(convergence_dir: Path) -> set:
@@ -282,8 +283,8 @@ def ledger_segments(ledger: dict) -> dict:
 def replica_rows(campaign, system, replica, results: Path, scratch: Path, ledger: dict, controller: Controller,
                  site_name: str, asked: dict | None = None) -> tuple:
     """(rows, newest pulled-manifest mtime) of one replica; `asked`: ledger_segments(ledger), if at hand."""
-    pulled = scan_replica_dir(results / system.name / f"rep{replica}")
-    simulated = scan_replica_dir(scratch / system.name / f"rep{replica}")
+    pulled = scan_replica_dir(Path(replica_dir(results, system.name, replica)))
+    simulated = scan_replica_dir(Path(replica_dir(scratch, system.name, replica)))
     observed = set(pulled) | set(simulated)
     observed |= (ledger_segments(ledger) if asked is None else asked).get((system.name, replica), set())
     if (getattr(system, "max_segments", None) or 0) > system.segments:  # only adaptive systems add segments
@@ -321,8 +322,8 @@ def stage_rows(campaign, system, replica, results: Path, scratch: Path, ledger: 
     stages = system_stages(campaign, system)
     if not stages:
         return []
-    pulled = scan_replica_dir(results / system.name / f"rep{replica}", STAGE_ENTRY)
-    simulated = scan_replica_dir(scratch / system.name / f"rep{replica}", STAGE_ENTRY)
+    pulled = scan_replica_dir(Path(replica_dir(results, system.name, replica)), STAGE_ENTRY)
+    simulated = scan_replica_dir(Path(replica_dir(scratch, system.name, replica)), STAGE_ENTRY)
     rows = []
     for stage in stages:
         evidence = gather_evidence(pulled.get(stage.index, {}), simulated.get(stage.index, {}),

@@ -36,6 +36,8 @@ from statistics import NormalDist
 
 from mdflow.errors import MdflowError
 from mdflow.io_atomic import atomic_write_text, sha256_file
+from mdflow.layout import replica_dir, segment_stem
+from mdflow.metrics import VERIFIED, words_and_unit
 from mdflow.model_summary import differences, system_summary
 from mdflow.series_statistics import equilibrated_from, mean_and_error
 
@@ -46,8 +48,7 @@ FALSE_ALARM_RATE = 0.01   # chance that a correct run fails anywhere in the camp
 TOLERANCES = {"potential_after_kj_mol": {"abs": 0.01, "rel": 1e-4}}
 # Across environments a minimization ends elsewhere on the energy surface (measured up to 0.9 %).
 ACROSS_MACHINES = {"potential_after_kj_mol": {"abs": 1.0, "rel": 0.02}}
-SERIES = {"potential_kj_mol": ("potential energy", "kJ/mol"), "temperature_k": ("temperature", "K"),
-          "rmsd_nm": ("RMSD to the minimized structure", "nm"), "rg_nm": ("radius of gyration", "nm")}
+SERIES = {key: words_and_unit(key) for key in VERIFIED}
 CPU_FLAGS_THAT_CHANGE_RESULTS = ("sse4_1", "avx", "avx2", "fma", "avx512f")
 CPU_IDENTITY = ("vendor_id", "cpu family", "model", "model name")
 
@@ -217,9 +218,9 @@ def measure_system(results: Path, system, exact: bool) -> list[Measured]:
                             EXACT))
     structure = _structure_rows(base / "analysis" / "timeseries.csv")
     for replica in range(system.replicas):
-        rep = base / f"rep{replica}"
+        rep = Path(replica_dir(results, system.name, replica))
         on_disk = len({p.stem for p in rep.glob("seg*.csv")} | {p.stem for p in rep.glob("seg*.dcd")})
-        segments = [f"seg{k:03d}" for k in range(max(system.segments, on_disk))]  # adaptive runs may add some
+        segments = [segment_stem(k) for k in range(max(system.segments, on_disk))]  # adaptive runs may add some
         csvs = [rep / f"{s}.csv" for s in segments]
         rows = _energy_rows(csvs)
         label = f"{system.name}/rep{replica}"

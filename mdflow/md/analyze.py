@@ -11,16 +11,10 @@ import numpy as np
 
 from mdflow.io_atomic import atomic_write_text
 from mdflow.md import plots, sampling
+from mdflow.metrics import METRICS, words_and_unit
 
-PLOTS = {
-    "rmsd": ("rmsd_nm", "RMSD to minimized structure (nm)"),
-    "rg": ("rg_nm", "radius of gyration (nm)"),
-    "energy": ("potential_kj_mol", "potential energy (kJ/mol)"),
-    "temperature": ("temperature_k", "temperature (K)"),
-    "density": ("density_g_cm3", "density (g/cm³)"),
-}
-JUDGED = {"potential_kj_mol": ("potential energy", "kJ/mol"), "temperature_k": ("temperature", "K"),
-          "rmsd_nm": ("RMSD", "nm"), "rg_nm": ("radius of gyration", "nm"), "density_g_cm3": ("density", "g/cm³")}
+PLOTS = {m.plot: (m.key, f"{m.words} ({m.unit})") for m in METRICS.values()}
+JUDGED = {key: words_and_unit(key) for key in ("potential_kj_mol", "temperature_k", "rmsd_nm", "rg_nm", "density_g_cm3")}
 SECONDARY = {"H": "helix", "E": "strand", "C": "coil"}
 
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-METRICS = ("rmsd_nm", "rg_nm", "potential_kj_mol")
+from mdflow.metrics import CONVERGENCE_METRICS
+
 
 CONVERGED = "converged"
 DRIFTING = "drift above tolerance"
@@ -27,8 +28,8 @@ class Criterion:
     max_segments: int
 
     def __post_init__(self):
-        if self.metric not in METRICS:
-            raise ValueError(f"unknown convergence metric {self.metric!r}; expected one of {', '.join(METRICS)}")
+        if self.metric not in CONVERGENCE_METRICS:
+            raise ValueError(f"unknown convergence metric {self.metric!r}; expected one of {', '.join(CONVERGENCE_METRICS)}")
         if not self.tolerance > 0 or self.window_segments < 1 or self.max_segments < 1:
             raise ValueError(f"invalid convergence criterion {self}")
 

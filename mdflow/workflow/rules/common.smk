@@ -8,15 +8,16 @@ import json
 
 from snakemake.exceptions import IncompleteCheckpointException
 
+from mdflow.layout import SEGMENT_STEM, STAGE_STEM, replica_dir, segment_id, stage_id
 from mdflow.md.convergence import compared_segments
 from mdflow.protocol import production_pressure, stages_for
 
 SETUP = f"{RESULTS}/{{system}}/setup"
 STAGED = f"{SCRATCH}/{{system}}/input"
-SEGMENT = f"{SCRATCH}/{{system}}/rep{{replica}}/seg{{segment}}"
-PULLED = f"{RESULTS}/{{system}}/rep{{replica}}/seg{{segment}}"
-STAGE = f"{SCRATCH}/{{system}}/rep{{replica}}/eq{{stage}}"
-PULLED_STAGE = f"{RESULTS}/{{system}}/rep{{replica}}/eq{{stage}}"
+SEGMENT = f"{replica_dir(SCRATCH, '{system}', '{replica}')}/{SEGMENT_STEM}"
+PULLED = f"{replica_dir(RESULTS, '{system}', '{replica}')}/{SEGMENT_STEM}"
+STAGE = f"{replica_dir(SCRATCH, '{system}', '{replica}')}/{STAGE_STEM}"
+PULLED_STAGE = f"{replica_dir(RESULTS, '{system}', '{replica}')}/{STAGE_STEM}"
 ANALYSIS = f"{RESULTS}/{{system}}/analysis"
 CONVERGENCE = f"{RESULTS}/{{system}}/convergence"
 DECISION = f"{CONVERGENCE}/after_seg{{segment}}.json"
@@ -36,7 +37,7 @@ def system_param(name):
 def segment_ids(system, count=None):
     """Ids of the first `count` segments; by default of all segments `system` runs (for adaptive
     systems that depends on the convergence checkpoints: segment_count)."""
-    return [f"{k:03d}" for k in range(segment_count(system) if count is None else count)]
+    return [segment_id(k) for k in range(segment_count(system) if count is None else count)]
 
 
 def pulled_pairs(system, ids):
@@ -69,7 +70,7 @@ def segment_start(wc):
         return {"start_state": f"{stage}.state.xml", "start_manifest": f"{stage}.json"}
     if k == 0:
         return {"start_state": rules.push.output.state, "start_manifest": rules.push.output.manifest}
-    previous = SEGMENT.format(system="{system}", replica="{replica}", segment=f"{k - 1:03d}")
+    previous = SEGMENT.format(system="{system}", replica="{replica}", segment=segment_id(k - 1))
     return {"start_state": f"{previous}.state.xml", "start_manifest": f"{previous}.json"}
 
 
@@ -102,7 +103,7 @@ def stage_start(wc):
     k = int(wc.stage)
     if k == 0:
         return {"start_state": rules.push.output.state, "start_manifest": rules.push.output.manifest}
-    previous = STAGE.format(system="{system}", replica="{replica}", stage=f"{k - 1:02d}")
+    previous = STAGE.format(system="{system}", replica="{replica}", stage=stage_id(k - 1))
     return {"start_state": f"{previous}.state.xml", "start_manifest": f"{previous}.json"}
 
 
@@ -130,9 +131,9 @@ def decision_after(system, last):
     missing checkpoint whose dependant's outputs already exist (say, after max_length_ps was raised).
     """
     try:
-        return checkpoints.converge.get(system=system, segment=f"{last:03d}").output[0]
+        return checkpoints.converge.get(system=system, segment=segment_id(last)).output[0]
     except IncompleteCheckpointException:
-        if Path(DECISION.format(system=system, segment=f"{last:03d}")).exists():
+        if Path(DECISION.format(system=system, segment=segment_id(last))).exists():
             raise
         return None
 
@@ -148,7 +149,7 @@ def adaptive_decisions(system):
     while True:
         decision = decision_after(system, count - 1)
         if decision is None:
-            return count, files + [DECISION.format(system=system, segment=f"{count - 1:03d}")]
+            return count, files + [DECISION.format(system=system, segment=segment_id(count - 1))]
         files.append(decision)
         if count >= s.max_segments or not json.loads(Path(decision).read_text())["continue"]:
             return count, files
@@ -162,7 +163,7 @@ def segment_count(system):
 def compared_pairs(wc):
     """{replica: [(dcd, csv), ...]} of the segments the decision after segment `wc.segment` compares."""
     previous, latest = compared_segments(int(wc.segment), SYSTEMS[wc.system].converge_window)
-    return pulled_pairs(wc.system, [f"{k:03d}" for k in previous + latest])
+    return pulled_pairs(wc.system, [segment_id(k) for k in previous + latest])
 
 
 def compared_files(wc):
