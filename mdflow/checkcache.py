@@ -19,9 +19,7 @@ import os
 from pathlib import Path
 
 from mdflow.io_atomic import atomic_write_bytes, sha256_file
-
-CACHE = Path(".mdflow/cache/structures.json")
-ROWS = Path(".mdflow/cache/rows.json")
+from mdflow.project_files import ROW_CACHE, STRUCTURE_CACHE
 
 
 @functools.cache
@@ -67,7 +65,7 @@ class StructureCache:
     """The cache file of one project; `save` writes it back only when something changed."""
 
     def __init__(self, project: Path):
-        self.path = Path(project) / CACHE
+        self.path = Path(project) / STRUCTURE_CACHE
         self.entries = _read_entries(self.path)
         self.changed = False
 
@@ -133,7 +131,7 @@ class RowCache:
     """Rows that passed validation, as their parsed fields, in .mdflow/cache/rows.json."""
 
     def __init__(self, project: Path):
-        self.path = Path(project) / ROWS
+        self.path = Path(project) / ROW_CACHE
         self.entries = _read_entries(self.path)
         self.changed = False
 

@@ -1,7 +1,7 @@
 """One mdflow controller per project, and recovery from a killed one.
 
 Snakemake leaves its locks in .snakemake/locks when it is SIGKILLed, and the next run then refuses
-to start. mdflow holds an flock on .mdflow/controller.lock for the whole run; the kernel drops it
+to start. mdflow holds an flock on LOCK_FILE (.mdflow/controller.lock) for the whole run; the kernel drops it
 when the process dies. So whoever gets that lock knows every Snakemake lock left in the project is
 stale and may remove it.
 """
@@ -12,11 +12,12 @@ import os
 from pathlib import Path
 
 from mdflow.errors import MdflowError
+from mdflow.project_files import LOCK_FILE
 
 
 @contextlib.contextmanager
 def controller_lock(project: Path):
-    lock_path = project / ".mdflow" / "controller.lock"
+    lock_path = project / LOCK_FILE
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(lock_path, "a+")
     try:

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from mdflow.project_files import LEDGER_FILE
+
 ACTIVE_STATES = ("submitted", "queued", "running")
 
 SCHEMA = """
@@ -67,6 +69,11 @@ class LedgerEntry:
 
 
 class Ledger:
+    @classmethod
+    def of_project(cls, project) -> "Ledger":
+        """The ledger of the project in directory `project` (project_files.LEDGER_FILE)."""
+        return cls(Path(project) / LEDGER_FILE)
+
     def __init__(self, path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -15,11 +15,13 @@ import yaml
 
 from mdflow.campaign import merge, read_yaml, validate
 from mdflow.errors import MdflowError
+from mdflow.executors.adapters import ADAPTERS
+from mdflow.executors.launchers import LAUNCHERS
 from mdflow.paths import SCHEMA_DIR, SHIPPED_PROFILES
+from mdflow.project_files import PROFILE_COPIES_DIR, SITE_FILE
 
 SNAKEMAKE_FILE = "config.v9+.yaml"
-SITE_FILE = "mdflow.yaml"
-SCHEDULERS = ("local", "slurm", "pbs", "cobalt")
+SCHEDULERS = ("local", *ADAPTERS)  # local runs jobs on this host; the others through their adapter
 JOB_TEMPLATE = "job.sh.j2"
 PROFILE_NAME = re.compile(r"[A-Za-z0-9_./-]+")
 # Site keys whose values are shell code (or free text) written by the site's admin on purpose:
@@ -65,7 +67,10 @@ def find_profile_dir(name: str, project: Path, exclude=()) -> Path:
 
 
 def site_schema() -> dict:
-    return yaml.safe_load((SCHEMA_DIR / "profile.schema.yaml").read_text())
+    schema = yaml.safe_load((SCHEMA_DIR / "profile.schema.yaml").read_text())
+    schema["properties"]["scheduler"]["enum"] = list(SCHEDULERS)  # the registries are the one list
+    schema["properties"]["launcher"]["enum"] = list(LAUNCHERS)
+    return schema
 
 
 def check_site(site: dict, source: Path) -> None:
@@ -155,7 +160,7 @@ def _own(path: Path) -> dict:
 def materialize(profile: Profile, project: Path) -> Path:
     """Write the merged profile where Snakemake's --profile (config.v9+.yaml) and mdflow's executor
     (mdflow.yaml, job.sh.j2 from the most derived profile that has one) read it."""
-    target = project / ".mdflow" / "profiles" / profile.name.replace("/", "__")
+    target = project / PROFILE_COPIES_DIR / profile.name.replace("/", "__")
     target.mkdir(parents=True, exist_ok=True)
     (target / SNAKEMAKE_FILE).write_text(yaml.safe_dump(profile.snakemake, sort_keys=True))
     site = {**profile.site, "name": profile.name, "scheduler": profile.scheduler}

@@ -17,14 +17,16 @@ from pathlib import Path
 
 from mdflow.io_atomic import sha256_file
 
-# Slurm last: PBS and Cobalt front ends run on top of Slurm at some sites (and in our emulators).
-SCHEDULER_JOB_ID_VARIABLES = (("cobalt", "COBALT_JOBID"), ("pbs", "PBS_JOBID"), ("slurm", "SLURM_JOB_ID"))
 PACKAGES = ("mdflow", "snakemake", "openmm", "pdbfixer", "mdtraj", "numpy")
 
 
 def scheduler_job(environ) -> dict | None:
-    """{'scheduler', 'job_id'} of the batch job this process runs in, from the scheduler's variables."""
-    for scheduler, variable in SCHEDULER_JOB_ID_VARIABLES:
+    """{'scheduler', 'job_id'} of the batch job this process runs in, from the scheduler's variables.
+    Each adapter names its variable (SchedulerAdapter.JOB_ID_VAR); a front end that runs on top of
+    another scheduler (PBS or Cobalt on Slurm, at some sites and in our emulators) is asked first."""
+    from mdflow.executors.adapters import job_id_variables  # plain data: no Snakemake, no science code
+
+    for scheduler, variable in job_id_variables():
         if environ.get(variable):
             return {"scheduler": scheduler, "job_id": environ[variable]}
     return None

@@ -30,14 +30,13 @@ from pathlib import Path
 from mdflow.errors import MdflowError
 from mdflow.layout import SEGMENT_FILE, STAGE_FILE, replica_dir, segment_id
 from mdflow.ledger import ACTIVE_STATES, Ledger, LedgerEntry, outputs_within
+from mdflow.project_files import LEDGER_FILE, LOCK_FILE
 
 STATES = ("done", "simulated", "running", "queued", "interrupted", "failed", "missing")
 PULLED_SUFFIXES = ("dcd", "csv", "json")
 SIMULATED_SUFFIXES = ("dcd", "csv", "state.xml", "json")
 SEGMENT_ENTRY = SEGMENT_FILE
 STAGE_ENTRY = STAGE_FILE
-LEDGER_FILE = Path(".mdflow") / "ledger.sqlite"
-LOCK_FILE = Path(".mdflow") / "controller.lock"
 
 
 @dataclass(frozen=True)

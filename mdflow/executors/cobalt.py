@@ -23,8 +23,8 @@ import signal
 from pathlib import Path
 
 from mdflow.executors.adapter import (
-    FAILED, FATAL, GONE, LIMIT, QUEUED, RUNNING, SUCCESS, TRANSIENT, UNKNOWN,
-    JobRequest, JobStatus,
+    FAILED, FATAL, GONE, LIMIT, QUEUED, RUNNING, SUCCESS, TRANSIENT, UNKNOWN, drive,
+    GarbledAnswer, JobRequest, JobStatus, QueryFailed, SchedulerAdapter,
 )
 
 NAME = "cobalt"
@@ -99,7 +99,7 @@ def parse_submit(stdout: str) -> str:
     for line in reversed(stdout.strip().splitlines()):
         if re.fullmatch(r"\d+", line.strip()):
             return line.strip()
-    raise ValueError(f"no job id in qsub output {stdout!r}")
+    raise GarbledAnswer(f"no job id in qsub output {stdout!r}")
 
 
 def classify_submit_error(text: str) -> str:
@@ -127,13 +127,13 @@ def parse_qstat(text: str) -> dict[str, dict[str, str]]:
     if re.match(r"^\S+: ", lines[0]) and not re.fullmatch(r"=+", (lines[1:2] or [""])[0].strip()):
         return _parse_vertical(lines)
     if len(lines) < 2 or not re.fullmatch(r"=+", lines[1].strip()):
-        raise ValueError(f"no qstat header in {text[:200]!r}")
+        raise GarbledAnswer(f"no qstat header in {text[:200]!r}")
     header = lines[0]
     columns = [(m.group(0), m.start()) for m in re.finditer(r"\S+", header)]
     names = [name for name, _ in columns]
     id_column = next((i for i, name in enumerate(names) if name.lower() == "jobid"), None)
     if id_column is None:
-        raise ValueError(f"no JobID column in qstat header {header!r}")
+        raise GarbledAnswer(f"no JobID column in qstat header {header!r}")
     rows = {}
     for line in lines[2:]:
         if not line.strip():
@@ -166,13 +166,13 @@ def _parse_vertical(lines: list[str]) -> dict[str, dict[str, str]]:
         if not line.startswith(" "):
             key, sep, value = line.partition(":")
             if not sep or not re.fullmatch(r"\d+", value.strip()):
-                raise ValueError(f"garbled qstat -l line {line!r}")
+                raise GarbledAnswer(f"garbled qstat -l line {line!r}")
             current = {key.strip(): value.strip()}
             rows[value.strip()] = current
             continue
         key, sep, value = line.partition(":")
         if current is None or not sep:
-            raise ValueError(f"garbled qstat -l line {line!r}")
+            raise GarbledAnswer(f"garbled qstat -l line {line!r}")
         current[key.strip()] = value.strip()
     return rows
 
@@ -183,18 +183,18 @@ def parse_qstat_answer(returncode: int, stdout: str, stderr: str) -> dict[str, d
     if returncode != 0:
         if returncode == 1 and not stdout.strip() and not stderr.strip():
             return {}
-        raise RuntimeError(f"qstat exited {returncode}: {(stderr or stdout).strip()[:200]}")
+        raise QueryFailed(f"qstat exited {returncode}: {(stderr or stdout).strip()[:200]}")
     try:
         return parse_qstat(stdout)
     except ValueError as exc:
-        raise RuntimeError(str(exc)) from None
+        raise QueryFailed(str(exc)) from None
 
 
 def _state_of(row: dict[str, str]) -> str:
     for key, value in row.items():
         if key.lower() == "state":
             return value
-    raise RuntimeError(f"no State in qstat row {row!r}")
+    raise QueryFailed(f"no State in qstat row {row!r}")
 
 
 def status_from_cobaltlog(text: str) -> JobStatus | None:
@@ -271,8 +271,19 @@ def poll(ids: list[str], run, jobs: dict, state: dict) -> dict[str, JobStatus]:
     lists are read from their cobaltlog and stay undecided until that records an end."""
     if not ids:
         return {}
-    answer = run(qstat_argv(ids))
-    rows = parse_qstat_answer(answer.returncode, answer.stdout, answer.stderr)
+    return drive(status_steps(ids, jobs), run)
+
+
+def status_steps(ids: list[str], jobs: dict):
+    """One qstat (adapter.SchedulerAdapter.status_steps), then the cobaltlogs (files, no command)
+    of the jobs it no longer lists."""
+    answer = yield qstat_argv(ids)
+    return statuses_with_logs(parse_qstat_answer(answer.returncode, answer.stdout, answer.stderr), ids, jobs)
+
+
+def statuses_with_logs(rows: dict, ids: list[str], jobs: dict) -> dict[str, JobStatus]:
+    """Statuses of `ids` from qstat's rows; a job qstat no longer lists is GONE unless its cobaltlog
+    (next to `jobs[id]['log_path']`) records its end."""
     statuses = statuses_from_rows(rows, ids)
     for job_id in ids:
         if job_id in rows:
@@ -308,7 +319,7 @@ def count_user_jobs_argv(user: str, queue: str | None) -> list[str]:
 
 def count_user_jobs(returncode: int, stdout: str, stderr: str) -> int:
     if returncode != 0:
-        raise RuntimeError(f"qstat exited {returncode}: {stderr.strip()[:200]}")
+        raise QueryFailed(f"qstat exited {returncode}: {stderr.strip()[:200]}")
     return len(stdout.split())
 
 
@@ -344,3 +355,35 @@ def log_files(log_path: str) -> list[str]:
     """Cobalt's -O PREFIX writes PREFIX.output, PREFIX.error and PREFIX.cobaltlog."""
     prefix = log_path[:-4] if log_path.endswith(".log") else log_path
     return [f"{prefix}.output", f"{prefix}.error", f"{prefix}.cobaltlog"]
+
+
+# ---------------------------------------------------------------------------------- the contract
+
+
+class CobaltAdapter(SchedulerAdapter):
+    NAME, TEMPLATE, JOB_ID_VAR, COMMANDS = NAME, TEMPLATE, JOB_ID_VAR, COMMANDS
+
+    directives = staticmethod(directives)
+    submit_argv = staticmethod(submit_argv)
+    parse_submit = staticmethod(parse_submit)
+    classify_submit_error = staticmethod(classify_submit_error)
+    cancel_argv = staticmethod(cancel_argv)
+    count_user_jobs_argv = staticmethod(count_user_jobs_argv)
+    count_user_jobs = staticmethod(count_user_jobs)
+    find_by_name_argv = staticmethod(find_by_name_argv)
+    parse_find_by_name = staticmethod(parse_find_by_name)
+    submitted_ids_in_log = staticmethod(submitted_ids_in_log)
+    log_files = staticmethod(log_files)
+
+    def status_argv(self, ids):
+        return qstat_argv(ids)
+
+    def parse_status(self, returncode, stdout, stderr, ids):
+        """qstat's rows only; the jobs it no longer lists are left out (status_steps reads their cobaltlogs)."""
+        return statuses_from_rows(parse_qstat_answer(returncode, stdout, stderr), ids)
+
+    def status_steps(self, ids, jobs):
+        return status_steps(ids, jobs)
+
+
+ADAPTER = CobaltAdapter

@@ -19,6 +19,7 @@ from mdflow.dryrun_summary import Summary, ensemble_shape_lines, shows
 from mdflow.errors import MdflowError
 from mdflow.executors import adapters, ensembles, plugin
 from mdflow.executors.batch import Executor, job_rule, job_wildcards
+from mdflow.executors.packing import Packer
 from mdflow.executors.render import build_request, choose_queue, queue_limits, render_script
 
 _original = {}
@@ -35,7 +36,7 @@ class _CommandOnly(Executor):
         self.site, self.adapter, self.project = site, adapters.get(site["scheduler"]), project
         self.policy = ensembles.policy_from_site(site)
         self.log_dir = self.batch_log_dir()
-        self.ensemble_count = 0
+        self.packer = Packer(site, self.policy, self.adapter, self.log_dir, project)
 
     @property
     def common_settings(self):

@@ -23,9 +23,9 @@ import re
 import signal
 
 from mdflow.executors.adapter import (
-    FATAL, LIMIT, TRANSIENT,
+    FATAL, LIMIT, TRANSIENT, drive,
     AMBIGUOUS, FAILED, GONE, QUEUED, RUNNING, SUCCESS, UNKNOWN,
-    JobRequest, JobStatus, format_walltime,
+    GarbledAnswer, JobRequest, JobStatus, QueryFailed, SchedulerAdapter, format_walltime,
 )
 
 NAME = "pbs"
@@ -147,7 +147,7 @@ def parse_submit(stdout: str) -> str:
     for line in reversed(stdout.strip().splitlines()):
         if JOB_ID_RE.fullmatch(line.strip()):
             return line.strip()
-    raise ValueError(f"no job id in qsub output {stdout!r}")
+    raise GarbledAnswer(f"no job id in qsub output {stdout!r}")
 
 
 def classify_submit_error(text: str) -> str:
@@ -345,7 +345,7 @@ def parse_qstat(returncode: int, stdout: str, stderr: str, ids: list[str], text:
         if not line.strip():
             continue
         if NO_HISTORY_RE.search(line):
-            raise RuntimeError(f"qstat: {line.strip()[:200]} (ask again without -x)")
+            raise QueryFailed(f"qstat: {line.strip()[:200]} (ask again without -x)")
         unknown, history = UNKNOWN_RE.match(line.strip()), HISTORY_RE.match(line.strip())
         if unknown:
             per_job[unknown.group(1)] = "unknown"
@@ -355,23 +355,23 @@ def parse_qstat(returncode: int, stdout: str, stderr: str, ids: list[str], text:
             problems.append(line.strip())
     if any(p in stderr for p in TRANSIENT_PATTERNS) or (returncode != 0 and (problems or not per_job)):
         detail = problems[0] if problems else (stdout.strip().splitlines() or ["no output"])[0]
-        raise RuntimeError(f"qstat exited {returncode}: {detail[:200]}")
+        raise QueryFailed(f"qstat exited {returncode}: {detail[:200]}")
     if text:
         jobs = parse_qstat_full(stdout)
         if not jobs and not per_job:
-            raise RuntimeError(f"qstat exited {returncode} with no job in its output")
+            raise QueryFailed(f"qstat exited {returncode} with no job in its output")
     else:
         try:
             document = parse_qstat_json(stdout)
         except ValueError as error:
-            raise RuntimeError(f"qstat printed no JSON ({error}): {stdout.strip()[:120]!r}")
+            raise QueryFailed(f"qstat printed no JSON ({error}): {stdout.strip()[:120]!r}")
         jobs = document.get("Jobs")
         if jobs is None:
             if not per_job:
-                raise RuntimeError(f"qstat exited {returncode} with header-only JSON (no 'Jobs')")
+                raise QueryFailed(f"qstat exited {returncode} with header-only JSON (no 'Jobs')")
             jobs = {}
         if not isinstance(jobs, dict):
-            raise RuntimeError(f"qstat 'Jobs' is not an object: {str(jobs)[:80]!r}")
+            raise QueryFailed(f"qstat 'Jobs' is not an object: {str(jobs)[:80]!r}")
     statuses = {job_id: status_from_attributes(attrs) if isinstance(attrs, dict)
                 else JobStatus(UNKNOWN, reason="garbled qstat record")
                 for job_id, attrs in _match_ids(jobs, ids).items()}
@@ -398,22 +398,28 @@ def _json_unsupported(answer) -> bool:
 def poll(ids: list[str], run, jobs: dict, state: dict) -> dict[str, JobStatus]:
     """Status of `ids`: one qstat for all of them (`run(argv)` returns a CompletedProcess; `jobs`
     is unused; `state` remembers what this qstat understands: 'json', 'text' (no -F json) or
-    'torque' (-x is XML)). Ids missing from the result are undecided; RuntimeError when the
-    scheduler gave no usable answer."""
+    'torque' (-x is XML)). Ids missing from the result are undecided; QueryFailed (a RuntimeError)
+    when the scheduler gave no usable answer."""
     if not ids:
         return {}
+    return drive(status_steps(ids, state), run)
+
+
+def status_steps(ids: list[str], state: dict):
+    """The commands of one poll, as a generator (adapter.SchedulerAdapter.status_steps): one qstat,
+    asked again only while finding out which options this qstat understands."""
     kind = state.get("format", "json")
     history = kind != "torque" and state.get("history", True)
-    answer = run(status_argv(ids, text=kind != "json", history=history))
+    answer = yield status_argv(ids, text=kind != "json", history=history)
     if history and NO_HISTORY_RE.search(answer.stderr):  # finished jobs are then simply unknown: GONE
         state["history"] = history = False
-        answer = run(status_argv(ids, text=kind != "json", history=False))
+        answer = yield status_argv(ids, text=kind != "json", history=False)
     if kind == "json" and _json_unsupported(answer):
         kind = state["format"] = "text"
-        answer = run(status_argv(ids, text=True))
+        answer = yield status_argv(ids, text=True)
     if kind == "text" and answer.stdout.lstrip().startswith("<"):
         kind = state["format"] = "torque"
-        answer = run(status_argv(ids, text=True, history=False))
+        answer = yield status_argv(ids, text=True, history=False)
     return parse_qstat(answer.returncode, answer.stdout, answer.stderr, ids, text=kind != "json")
 
 
@@ -472,17 +478,46 @@ def parse_find_by_name(stdout: str, workdir: str) -> list[str]:
         return []  # qselect found none
     jobs = parse_qstat_json(stdout).get("Jobs") or {}
     if not isinstance(jobs, dict):
-        raise ValueError("qstat JSON 'Jobs' is not an object")
+        raise GarbledAnswer("qstat JSON 'Jobs' is not an object")
     ids = [job_id for job_id, job in jobs.items() if isinstance(job, dict) and submitted_from(job) == workdir]
     if not all(JOB_ID_RE.fullmatch(job_id) for job_id in ids):
-        raise ValueError(f"garbled job ids {ids!r}")
+        raise GarbledAnswer(f"garbled job ids {ids!r}")
     return sorted(ids, key=lambda job_id: int(re.match(r"\d+", job_id).group()))
 
 
 def count_user_jobs(returncode: int, stdout: str, stderr: str) -> int:
     """`qstat -u USER [QUEUE]`: the user's queued and running jobs; a failed query raises."""
     if returncode != 0 and stdout.strip():
-        raise RuntimeError(f"qstat exited {returncode}: {stderr.strip()[:200]}")
+        raise QueryFailed(f"qstat exited {returncode}: {stderr.strip()[:200]}")
     if returncode != 0 and "Unknown queue" not in stderr and stderr.strip():
-        raise RuntimeError(f"qstat exited {returncode}: {stderr.strip()[:200]}")
+        raise QueryFailed(f"qstat exited {returncode}: {stderr.strip()[:200]}")
     return parse_count(stdout)
+
+
+# ---------------------------------------------------------------------------------- the contract
+
+
+class PbsAdapter(SchedulerAdapter):
+    NAME, TEMPLATE, JOB_ID_VAR, COMMANDS = NAME, TEMPLATE, JOB_ID_VAR, COMMANDS
+
+    directives = staticmethod(directives)
+    submit_argv = staticmethod(submit_argv)
+    parse_submit = staticmethod(parse_submit)
+    classify_submit_error = staticmethod(classify_submit_error)
+    cancel_argv = staticmethod(cancel_argv)
+    count_user_jobs_argv = staticmethod(count_user_jobs_argv)
+    count_user_jobs = staticmethod(count_user_jobs)
+    find_by_name_argv = staticmethod(find_by_name_argv)
+    parse_find_by_name = staticmethod(parse_find_by_name)
+
+    def status_argv(self, ids):
+        return status_argv(ids)
+
+    def parse_status(self, returncode, stdout, stderr, ids):
+        return parse_qstat(returncode, stdout, stderr, ids)
+
+    def status_steps(self, ids, jobs):
+        return status_steps(ids, self.state)
+
+
+ADAPTER = PbsAdapter

@@ -179,5 +179,5 @@ def render_script(adapter, request: JobRequest, site: dict, exec_job: str, profi
         launches=launches or [],
         max_launches=int((site.get("ensemble") or {}).get("max_launches", 1000)),
         outcome_path=outcome_path(request.log_path, request.workdir),
-        job_id_ref="${%s:-}" % getattr(adapter, "JOB_ID_VAR", "MDFLOW_JOB_ID"),
+        job_id_ref="${%s:-}" % adapter.JOB_ID_VAR,
     )

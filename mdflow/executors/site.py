@@ -9,8 +9,9 @@ from pathlib import Path
 
 import yaml
 
+from mdflow.project_files import SITE_FILE
+
 SITE_ENV = "MDFLOW_SITE_PROFILE"
-SITE_FILE = "mdflow.yaml"
 
 
 def current_site() -> dict:

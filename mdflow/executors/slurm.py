@@ -16,9 +16,9 @@ import re
 import shutil
 
 from mdflow.executors.adapter import (
-    classify_by_patterns,
+    classify_by_patterns, drive,
     AMBIGUOUS, FAILED, LIMIT, GONE, QUEUED, RUNNING, SUCCESS, UNKNOWN,
-    JobRequest, JobStatus, format_walltime,
+    GarbledAnswer, JobRequest, JobStatus, QueryFailed, SchedulerAdapter, format_walltime,
 )
 
 NAME = "slurm"
@@ -119,7 +119,7 @@ def parse_submission(stdout: str) -> tuple[str, str | None]:
         match = SUBMIT_RE.fullmatch(line.strip())
         if match:
             return match.group(1), match.group(2) or match.group(3)
-    raise ValueError(f"no job id in sbatch output {stdout!r}")
+    raise GarbledAnswer(f"no job id in sbatch output {stdout!r}")
 
 
 def parse_submit(stdout: str) -> str:
@@ -192,7 +192,7 @@ def parse_squeue(returncode: int, stdout: str, stderr: str) -> dict[str, JobStat
     if returncode != 0:
         if "Invalid job id specified" in stderr:
             return {}
-        raise RuntimeError(f"squeue exited {returncode}: {stderr.strip()[:200]}")
+        raise QueryFailed(f"squeue exited {returncode}: {stderr.strip()[:200]}")
     statuses = {}
     for line in stdout.splitlines():
         if not line.strip() or line.startswith("CLUSTER: "):
@@ -264,46 +264,57 @@ def poll(ids: list[str], run, jobs: dict, state: dict) -> dict[str, JobStatus]:
     """Status of `ids` (`ID` or `ID;cluster`); `run(argv)` runs a command and returns a
     CompletedProcess; `jobs[id]` holds what the executor knows of each job; `state` is this adapter's
     cache. Ids missing from the result are undecided; GONE: Slurm does not know the job at all.
-    Raises RuntimeError when the scheduler gave no usable answer."""
+    Raises QueryFailed (a RuntimeError) when the scheduler gave no usable answer."""
+    return drive(status_steps(ids, state), run)
+
+
+def status_steps(ids: list[str], state: dict):
+    """The commands of one poll, as a generator (see adapter.SchedulerAdapter.status_steps): one
+    squeue per cluster, then sacct (or scontrol per job) for the jobs squeue no longer lists."""
     by_cluster: dict = {}
     for external_id in ids:
         job_id, cluster = split_id(external_id)
         by_cluster.setdefault(cluster, {})[job_id] = external_id
     statuses = {}
     for cluster, wanted in by_cluster.items():
-        found = _poll_cluster(sorted(wanted), cluster, run, state)
+        found = yield from _cluster_steps(sorted(wanted), cluster, state)
         statuses.update({wanted[job_id]: status for job_id, status in found.items() if job_id in wanted})
     return statuses
 
 
-def _poll_cluster(ids: list[str], cluster, run, state: dict) -> dict[str, JobStatus]:
-    answer = run(squeue_argv(ids, cluster))
+def _cluster_steps(ids: list[str], cluster, state: dict):
+    answer = yield squeue_argv(ids, cluster)
     statuses = parse_squeue(answer.returncode, answer.stdout, answer.stderr)
     gone = [i for i in ids if i not in statuses]
     if not gone:
         return statuses
     if "accounting" not in state:
-        state["accounting"] = shutil.which("sacct") is not None and has_accounting(run)
+        state["accounting"] = False
+        if shutil.which("sacct") is not None:
+            state["accounting"] = has_accounting((yield SHOW_CONFIG_ARGV))
     if state["accounting"]:
-        answer = run(sacct_argv(gone, cluster))
+        answer = yield sacct_argv(gone, cluster)
         if answer.returncode != 0:
-            raise RuntimeError(f"sacct exited {answer.returncode}: {answer.stderr.strip()[:200]}")
+            raise QueryFailed(f"sacct exited {answer.returncode}: {answer.stderr.strip()[:200]}")
         statuses.update({i: s for i, s in parse_sacct(answer.stdout).items() if i in gone})
     else:
         for job_id in gone:
-            answer = run(scontrol_argv(job_id, cluster))
+            answer = yield scontrol_argv(job_id, cluster)
             if answer.returncode == 0:
                 statuses.update({i: s for i, s in parse_scontrol(answer.stdout).items() if i == job_id})
             elif "Invalid job id" not in answer.stderr:
-                raise RuntimeError(f"scontrol exited {answer.returncode}: {answer.stderr.strip()[:200]}")
+                raise QueryFailed(f"scontrol exited {answer.returncode}: {answer.stderr.strip()[:200]}")
     for job_id in gone:
         statuses.setdefault(job_id, JobStatus(GONE, reason="Slurm no longer knows the job"))
     return statuses
 
 
-def has_accounting(run) -> bool:
-    """Without slurmdbd `sacct` fails (or hangs, with some plugins): ask scontrol for the storage type."""
-    answer = run(["scontrol", "show", "config"])
+SHOW_CONFIG_ARGV = ["scontrol", "show", "config"]
+
+
+def has_accounting(answer) -> bool:
+    """Without slurmdbd `sacct` fails (or hangs, with some plugins): scontrol's storage type says.
+    `answer`: the CompletedProcess of SHOW_CONFIG_ARGV."""
     match = re.search(r"AccountingStorageType\s*=\s*(\S+)", answer.stdout)
     return answer.returncode == 0 and bool(match) and match.group(1) != "accounting_storage/none"
 
@@ -361,7 +372,7 @@ def count_ids(stdout: str) -> int:
 def count_user_jobs(returncode: int, stdout: str, stderr: str) -> int:
     """The user's pending/running jobs; a failed query raises."""
     if returncode != 0:
-        raise RuntimeError(f"squeue exited {returncode}: {stderr.strip()[:200]}")
+        raise QueryFailed(f"squeue exited {returncode}: {stderr.strip()[:200]}")
     return count_ids(stdout)
 
 
@@ -380,7 +391,42 @@ def parse_find_by_name(stdout: str, workdir: str) -> list[str]:
     for line in stdout.splitlines():
         job_id, _, directory = line.strip().partition("|")
         if not re.fullmatch(r"\d+", job_id) or not directory:
-            raise ValueError(f"garbled squeue line {line!r}")
+            raise GarbledAnswer(f"garbled squeue line {line!r}")
         if directory == workdir:
             ids.append(job_id)
     return sorted(ids, key=int)
+
+
+# ---------------------------------------------------------------------------------- the contract
+
+
+class SlurmAdapter(SchedulerAdapter):
+    NAME, TEMPLATE, JOB_ID_VAR, COMMANDS = NAME, TEMPLATE, JOB_ID_VAR, COMMANDS
+    JOB_ID_PRECEDENCE = -1  # PBS and Cobalt front ends run on top of Slurm at some sites (and in our emulators)
+    DEFAULT_LAUNCHER = "local"
+
+    directives = staticmethod(directives)
+    submit_argv = staticmethod(submit_argv)
+    parse_submit = staticmethod(parse_submit)
+    classify_submit_error = staticmethod(classify_submit_error)
+    cancel_argv = staticmethod(cancel_argv)
+    cancel_argvs = staticmethod(cancel_argvs)
+    count_user_jobs_argv = staticmethod(count_user_jobs_argv)
+    count_user_jobs = staticmethod(count_user_jobs)
+    find_by_name_argv = staticmethod(find_by_name_argv)
+    parse_find_by_name = staticmethod(parse_find_by_name)
+
+    def status_argv(self, ids):
+        """The first command of a poll (squeue), for ids of one cluster."""
+        return squeue_argv([split_id(i)[0] for i in ids], split_id(ids[0])[1] if ids else None)
+
+    def parse_status(self, returncode, stdout, stderr, ids):
+        """squeue's answer for `ids`; the jobs it no longer lists are left out (status_steps asks on)."""
+        found = parse_squeue(returncode, stdout, stderr)
+        return {i: found[split_id(i)[0]] for i in ids if split_id(i)[0] in found}
+
+    def status_steps(self, ids, jobs):
+        return status_steps(ids, self.state)
+
+
+ADAPTER = SlurmAdapter

@@ -124,14 +124,9 @@ def test_federated_ids_are_polled_and_cancelled_on_their_cluster():
 
 
 def test_ambiguous_policy_refusal_is_decided_by_the_users_own_job_count():
-    from types import SimpleNamespace
-
-    from mdflow.executors.batch import Executor
+    from mdflow.executors.submission import max_queued, near_limit
 
     site = {"max_queued": 100, "queues": {"q": {"max_queued": 10}}}
-    near = SimpleNamespace(site=site, count_user_jobs=lambda queue: 9)
-    far = SimpleNamespace(site=site, count_user_jobs=lambda queue: 2)
-    unknown = SimpleNamespace(site=site, count_user_jobs=lambda queue: None)
-    assert Executor.near_queue_limit(near, "q") and not Executor.near_queue_limit(far, "q")
-    assert not Executor.near_queue_limit(unknown, "q")
-    assert Executor.near_queue_limit(SimpleNamespace(site=site, count_user_jobs=lambda queue: 95), "other")
+    assert near_limit(max_queued(site, "q"), 9) and not near_limit(max_queued(site, "q"), 2)
+    assert not near_limit(max_queued(site, "q"), None)
+    assert near_limit(max_queued(site, "other"), 95)

@@ -55,12 +55,12 @@ def test_a_failed_check_is_not_remembered(tmp_path):
         with pytest.raises(MdflowError):
             cache.check(pdb, check)
         cache.save()
-    assert len(check.calls) == 2 and not (tmp_path / checkcache.CACHE).exists()
+    assert len(check.calls) == 2 and not (tmp_path / checkcache.STRUCTURE_CACHE).exists()
 
 
 def test_an_unreadable_cache_file_only_costs_the_speed_up(tmp_path):
-    (tmp_path / checkcache.CACHE).parent.mkdir(parents=True)
-    (tmp_path / checkcache.CACHE).write_text("{not json")
+    (tmp_path / checkcache.STRUCTURE_CACHE).parent.mkdir(parents=True)
+    (tmp_path / checkcache.STRUCTURE_CACHE).write_text("{not json")
     pdb = tmp_path / "x.pdb"
     pdb.write_text("ATOM\n")
     check = Counting()

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 from mdflow.paths import SNAKEFILE
+from mdflow.rule_placement import BATCH_RULES, LOCAL_RULES
 from tests.conftest import REPO
 
 ACCEPTED = {"Specify a conda environment or container for each rule."}
@@ -40,3 +41,14 @@ def test_rule_files_hold_only_rules():
         text = path.read_text()
         assert not re.search(r"^\s*def ", text, re.MULTILINE), f"{path.name} defines a function"
         assert "lambda" not in text, f"{path.name} has a lambda"
+
+
+def test_every_rule_is_placed_once():
+    """Each rule of the workflow is either a batch rule or a local rule (mdflow/rule_placement.py)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--list-rules", "--snakefile", str(SNAKEFILE), "--directory", str(REPO),
+         "--configfile", "config/config.yaml", "--config", "site_name=ci", "site_workdir=scratch"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    rules = set(result.stdout.split())
+    assert rules == set(BATCH_RULES) | set(LOCAL_RULES) and not set(BATCH_RULES) & set(LOCAL_RULES)

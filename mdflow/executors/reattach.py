@@ -1,0 +1,102 @@
+"""The ledger side of the executor: settling what a killed controller left, re-attaching to its
+jobs instead of resubmitting them, and finding orphans. Pure of Snakemake: the executor reports.
+
+Every submission goes to the ledger (mdflow/ledger.py); a job the ledger shows still queued or
+running is re-attached, not resubmitted (two jobs writing the same outputs corrupt them).
+"""
+
+from pathlib import Path
+
+from mdflow.executors.adapter import DECIDED, FAILED, FINISHED, QUEUED, RUNNING, SUCCESS
+from mdflow.ledger import Ledger, outputs_within
+
+
+def outputs_written_by(entry, outputs) -> bool:
+    """Every one of `outputs` exists and is no older than the batch job `entry`'s submission."""
+    paths = [Path(f) for f in outputs]
+    return bool(paths) and all(f.exists() and f.stat().st_mtime >= entry.submitted - 1 for f in paths)
+
+
+class LedgerBook:
+    """One site's part of the ledger, with `statuses_of({id: aux}) -> {id: JobStatus}` (one
+    scheduler query; RuntimeError without an answer) to settle entries."""
+
+    def __init__(self, ledger: Ledger, site_name: str, statuses_of):
+        self.ledger, self.site_name, self.statuses_of = ledger, site_name, statuses_of
+        self.finished_while_away = {}
+
+    def update(self, external_id, state, exit_code=None, name=None, reason=None):
+        self.ledger.update(self.site_name, external_id, state, exit_code, name=name, reason=reason)
+
+    def record(self, external_id, name, rule, wildcards, outputs, scheduler, attempt, log_path, ensemble=None):
+        self.ledger.record_submission(self.site_name, external_id, name, rule, wildcards, outputs, scheduler,
+                                      attempt, log_path, ensemble)
+
+    def reconcile(self):
+        """A killed controller leaves its jobs in the ledger as queued/running; those that finished
+        while no controller ran are not re-attached (Snakemake just uses their outputs), so nothing
+        would ever record their end. One status query at start-up does, so the ledger (and `mdflow
+        status`) never claims a finished job still runs; unfinished ones stay for re-attaching.
+        Those that succeeded are remembered: one may have finished after Snakemake planned (its
+        outputs were missing then), and `lookup` adopts it instead of running it again."""
+        self.finished_while_away = {(e.name, tuple(e.outputs)): e
+                                    for e, state in self.settle(self.ledger.active(self.site_name))
+                                    if state == SUCCESS}
+
+    def settle(self, entries) -> list:
+        """One status query for ledger `entries`; records the end of those that finished and returns
+        (entry, state) for every entry the scheduler answered for (none when it gave no answer)."""
+        if not entries:
+            return []
+        try:
+            statuses = self.statuses_of({e.external_id: {"log_path": e.log_path} for e in entries})
+        except RuntimeError:
+            return []  # no answer: decided later, or by re-attaching
+        answered = []
+        for entry in entries:
+            status = statuses.get(entry.external_id)
+            if status is None or status.state not in DECIDED:
+                continue
+            state = status.state
+            if state in FINISHED:
+                succeeded = state == SUCCESS or bool(entry.ensemble and entry.outputs
+                                                     and all(Path(f).exists() for f in entry.outputs))
+                state = SUCCESS if succeeded else FAILED
+                self.update(entry.external_id, state, 0 if succeeded else status.exit_code, name=entry.name,
+                            reason=status.reason)
+            answered.append((entry, state))
+        return answered
+
+    def orphans(self, run_ids: set, directories, project) -> list:
+        """Batch jobs an earlier controller submitted that this run neither re-attached nor needed,
+        and that still wait or run (of this campaign's `directories`, when given)."""
+        earlier = [e for e in self.ledger.active(self.site_name) if e.external_id not in run_ids
+                   and (directories is None or outputs_within(e.outputs, directories, project))]
+        return [e for e, state in self.settle(earlier) if state in (QUEUED, RUNNING)]
+
+    def lookup(self, name: str, outputs: list):
+        """A batch job to adopt for a job named `name` with these `outputs`: (entry, finished, how)
+        or None; `how` says it for the log.
+        One of a killed controller that the scheduler still runs, or one that succeeded since (after
+        Snakemake planned it), when all its outputs are there and no older than it. An active entry
+        the scheduler no longer runs is marked (superseded when it gave no word)."""
+        finished = self.finished_while_away.pop((name, tuple(outputs)), None)
+        if finished is not None and outputs_written_by(finished, outputs):
+            return finished, True, "finished while no controller ran"
+        entry = self.ledger.active_by_name(self.site_name, name, outputs)
+        if entry is None:
+            return None
+        try:
+            status = self.statuses_of({entry.external_id: {"log_path": entry.log_path}})
+        except RuntimeError:
+            status = {}
+        state = status.get(entry.external_id)
+        if state is not None and state.state not in DECIDED:
+            state = None
+        if state is not None and (state.state in (QUEUED, RUNNING) and not state.never_runs
+                                  or state.state == SUCCESS and outputs_written_by(entry, outputs)):
+            how = "has just finished" if state.state == SUCCESS else f"is still {state.state}"
+            return entry, state.state == SUCCESS, how
+        self.update(entry.external_id, "superseded" if state is None else state.state,
+                    None if state is None else state.exit_code, name=entry.name)
+        return None
