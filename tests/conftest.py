@@ -178,3 +178,18 @@ def slurm_jobs(project: Path) -> list[dict]:
         if fields.get("WorkDir") == str(project):
             jobs.append(fields)
     return jobs
+
+
+@pytest.fixture(scope="session")
+def sge() -> str:
+    """A real Son of Grid Engine on this host (tests/sge/start_sge.sh) and the drmaa package; skip
+    with the reason when either is missing. The queue jobs go to."""
+    import importlib.util
+
+    if importlib.util.find_spec("drmaa") is None:  # not imported here: libdrmaa loads in mdflow's helper process
+        pytest.skip("no drmaa Python package: pip install -e '.[test]'")
+    result = subprocess.run(["bash", str(REPO / "tests/sge/start_sge.sh")], capture_output=True, text=True,
+                            timeout=600)
+    if result.returncode != 0:
+        pytest.skip(f"no real Grid Engine here: {(result.stderr or result.stdout).strip().splitlines()[-1:]}")
+    return "all.q"

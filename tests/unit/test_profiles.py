@@ -205,12 +205,12 @@ def test_unknown_key_in_parent_names_parent_file(project):
 
 
 def test_unknown_scheduler_lists_allowed_values(project):
-    make_profile(project / "profiles", "sge", {"scheduler": "sge"})
+    make_profile(project / "profiles", "lsf", {"scheduler": "lsf"})
     with pytest.raises(MdflowError) as info:
-        load_profile("sge", project)
+        load_profile("lsf", project)
     message = str(info.value)
-    assert "'sge'" in message
-    assert "sge" in message and SITE_FILE in message
+    assert "'lsf'" in message
+    assert "lsf" in message and SITE_FILE in message
     for allowed in SCHEDULERS:
         assert allowed in message
 
