@@ -5,9 +5,12 @@ mdflow/workflow/scripts/*.py are one-liners that call `run(<step>, snakemake)`. 
 """
 
 import contextlib
+import ctypes
 import errno
 import json
+import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -155,8 +158,37 @@ def write_provenance(step: str, smk, meter, details) -> None:
     atomic_write_text(target, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def stop_like_sigterm() -> None:
+    """A job process stops on SIGINT and SIGHUP as on SIGTERM: at once (the default action, even inside
+    a long C++ call such as OpenMM's minimizer), except where a segment or stage checkpoints first
+    (mdflow.md.simulate). And it is killed when its parent dies (Linux: PR_SET_PDEATHSIG), so a
+    controller that was killed (SIGKILL, a crash: no chance to stop its jobs) leaves no job running
+    under PID 1; SIGKILL, like the controller's own death: a segment resumes from its last checkpoint,
+    and a job frozen mid-write (tests/faults) dies there too. A signal ignored on entry (nohup) stays so."""
+    for signum in (signal.SIGINT, signal.SIGHUP):
+        try:
+            if signal.getsignal(signum) != signal.SIG_IGN:
+                signal.signal(signum, signal.SIG_DFL)
+        except ValueError:  # not the main thread (e.g. called from a test runner's thread)
+            return
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def run(step: str, smk) -> None:
     """Run one step with stdout/stderr appended to the rule's log, then write its provenance."""
+    stop_like_sigterm()
     log_path = Path(smk.log[0]) if len(smk.log) else None
     stderr = sys.stderr
     with contextlib.ExitStack() as stack:
@@ -181,7 +213,9 @@ def run(step: str, smk) -> None:
             print(f"mdflow: {error}")
             sys.exit(1)
         except SystemExit as stop:  # e.g. a segment checkpointed on SIGTERM (walltime): say so in the
-            if getattr(stop, "message", ""):  # batch log too, which survives the retry (the rule log does not)
+            # batch log too, which survives the retry (the rule log does not); a local job stopped by its
+            # controller stays quiet: the controller prints the one line about the interrupt
+            if getattr(stop, "message", "") and not os.environ.get("MDFLOW_LOCAL_JOB"):
                 print(f"mdflow: {step}: {stop.message} (the next attempt resumes there)", file=stderr)
             raise
         print(f"{step} finished in {meter.usage.wall_s:.2f} s")

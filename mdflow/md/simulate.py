@@ -5,7 +5,8 @@ output, so Snakemake does not delete it when it reruns an incomplete job). Every
 `checkpoint_interval` steps the DCD and CSV are flushed, then checkpoint, portable XML state and
 progress are written atomically, progress last (also every `checkpoint_interval_min` minutes). A rerun loads the checkpoint, cuts the DCD and CSV
 back to it and carries on, so at most one checkpoint interval is redone. SIGTERM (sent by batch
-schedulers before the walltime kill) checkpoints and exits.
+schedulers before the walltime kill, and by mdflow's controller when it is interrupted) checkpoints
+and exits; so do SIGINT and SIGHUP.
 """
 
 import hashlib
@@ -29,10 +30,11 @@ STAGE_FIELDS = ("restraint_k_kj_mol_nm2", "heat_from_k", "pressure_bar", "keep_v
 
 
 class SegmentInterrupted(SystemExit):
-    """Raised after a SIGTERM was handled by checkpointing; exit code 143 like a plain SIGTERM."""
+    """Raised after a SIGTERM (SIGINT, SIGHUP) was handled by checkpointing; exit code 128 + the signal,
+    like a plain SIGTERM (143)."""
 
-    def __init__(self, message: str = ""):
-        super().__init__(EXIT_INTERRUPTED)
+    def __init__(self, message: str = "", signum: int = signal.SIGTERM):
+        super().__init__(EXIT_INTERRUPTED if signum == signal.SIGTERM else 128 + int(signum))
         self.message = message
 
 
@@ -98,26 +100,33 @@ def degrees_of_freedom(system) -> int:
     return dof
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
 class _Stopper:
-    """Turns SIGTERM into a flag the step loop checks between chunks."""
+    """Turns SIGTERM, SIGINT and SIGHUP into a flag the step loop checks between chunks (a signal
+    ignored on entry, e.g. SIGHUP under nohup, stays ignored)."""
 
     def __init__(self):
-        self.requested = False
-        self._previous = None
+        self.requested = None  # the signal number once one came
+        self._previous = {}
 
     def __enter__(self):
         def handler(signum, frame):
-            self.requested = True
+            self.requested = self.requested or signum
 
-        try:
-            self._previous = signal.signal(signal.SIGTERM, handler)
-        except ValueError:  # not the main thread (e.g. a threaded test runner): no handler
-            self._previous = None
+        for signum in STOP_SIGNALS:
+            try:
+                if signal.getsignal(signum) != signal.SIG_IGN:
+                    self._previous[signum] = signal.signal(signum, handler)
+            except ValueError:  # not the main thread (e.g. a threaded test runner): no handler
+                break
         return self
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        self._previous = {}
 
 
 def _build_context(spec: SegmentSpec, system, topology, start_state):
@@ -281,9 +290,10 @@ def run_segment(spec: SegmentSpec, log=print) -> dict:
         while steps_done < spec.steps:
             if stopper.requested:
                 _save_checkpoint(spec, context, dcd_handle, csv_handle, steps_done, fingerprint)
-                message = f"SIGTERM: checkpointed segment {spec.segment} at step {steps_done}; exiting"
+                name = signal.Signals(stopper.requested).name
+                message = f"{name}: checkpointed segment {spec.segment} at step {steps_done}; exiting"
                 log(message)
-                raise SegmentInterrupted(message)
+                raise SegmentInterrupted(message, stopper.requested)
             if spec.heat_from_k is not None:  # from the step count alone: a resumed stage heats the same way
                 integrator.setTemperature(stages.ramp_temperature(
                     steps_done, spec.steps, spec.heat_from_k, spec.temperature_k) * unit.kelvin)
