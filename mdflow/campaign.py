@@ -4,12 +4,14 @@ Everything here is pure (files in, dataclasses or MdflowError out) so that the C
 input before Snakemake starts, and the Snakefile can build the same objects again.
 """
 
+import codecs
 import csv
 import dataclasses
 import hashlib
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import yaml
 from mdflow.checkcache import check_structure, flush as flush_check_cache, validated_once
 from mdflow.errors import MdflowError
 from mdflow.io_atomic import atomic_write_bytes
+from mdflow.project_files import SHEET_COPIES_DIR
 from mdflow.layout import default_campaign_name, scratch_dir
 from mdflow.md.forcefields import supports
 from mdflow.md.gaps import check_pdb_gaps
@@ -27,7 +30,6 @@ from mdflow.pdbcheck import check_pdb
 from mdflow.protocol import check_protocol
 
 DEFAULT_CONFIG = Path("config/config.yaml")
-SHEET_COPIES = Path(".mdflow/sheets")
 MARKER = ".campaign.json"  # in a results directory: the campaign that made it
 
 
@@ -182,31 +184,121 @@ def _convert_cell(text: str, spec: dict, where: str):
     return text
 
 
-def read_sheet(path: Path, display) -> list[tuple[int, dict]]:
-    """Rows of a TSV sheet as (line number, {column: text}); '#' lines and blank lines skipped."""
-    path, shown = Path(path), display
+SEPARATORS = {".csv": (",", "comma"), ".tsv": ("\t", "tab")}  # any other name: tabs
+BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def sheet_separator(path) -> tuple[str, str]:
+    """(separator, its name) of a systems sheet: commas for a .csv, tabs otherwise."""
+    return SEPARATORS.get(Path(path).suffix.lower(), SEPARATORS[".tsv"])
+
+
+def decode_sheet(data: bytes, shown) -> str:
+    """A sheet's text: UTF-8 (a byte-order mark, as spreadsheets write, is dropped), or UTF-16/32 with
+    a byte-order mark (a spreadsheet's "Unicode text"); MdflowError (one line) for anything else."""
+    for bom, encoding in BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise MdflowError(f"{shown}: not valid {encoding.upper()} text after its byte-order mark "
+                                  f"({exc.reason} at byte {exc.start + len(bom)}); save the sheet as UTF-8") from None
+    if b"\x00" in data:
+        line = data[:data.index(b"\x00")].count(b"\n") + 1
+        raise MdflowError(f"{shown} line {line}: holds NUL bytes (UTF-16 text without a byte-order mark?); "
+                          f"save the sheet as UTF-8")
     try:
-        text = path.read_text()
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise MdflowError(f"{shown} line {line}: not UTF-8 text (byte {data[exc.start]:#04x}); "
+                          f"save the sheet as UTF-8") from None
+
+
+def split_cells(line: str, separator: str, width: int = 0) -> list[str]:
+    """The cells of one sheet line; empty cells beyond the first `width` dropped (spreadsheets pad
+    rows with separators); [] for a line of separators only."""
+    cells = next(csv.reader([line], delimiter=separator))
+    if not any(cell.strip() for cell in cells):
+        return []
+    while len(cells) > width and not cells[-1].strip():
+        cells.pop()
+    return cells
+
+
+SEPARATOR_HINTS = {
+    "spaces": "expected tabs (a .tsv) or commas (a .csv)",
+    "commas": "expected tabs in a .tsv sheet (name it .csv for commas)",
+    "tabs": "expected commas in a .csv sheet (name it .tsv for tabs)",
+}
+
+
+def wrong_separator(line: str, separator: str) -> str | None:
+    """What separates a line's columns when it is not `separator` (spaces or the other of tab/comma)."""
+    if separator in line:
+        return None
+    if "\t" in line:
+        return "tabs"
+    if separator != "," and "," in line:
+        return "commas"
+    if len(line.split()) > 1:
+        return "spaces"
+    return None
+
+
+def check_header(header: list, shown, number: int, columns: dict | None, required) -> None:
+    """The header names known columns, each once, and every required one."""
+    for position, name in enumerate(header, 1):
+        if not name:
+            raise MdflowError(f"{shown} line {number}: column {position} has no name; expected one of: "
+                              f"{', '.join(columns or [])}")
+        if header.index(name) != position - 1:
+            raise MdflowError(f"{shown} line {number}: column {name!r} appears twice")
+        if columns is not None and name not in columns:
+            raise MdflowError(f"{shown} line {number}: unknown column {name!r} (known columns: {', '.join(columns)})")
+    missing = [name for name in required if name not in header]
+    if missing:
+        raise MdflowError(f"{shown} line {number}: required column {missing[0]!r} is missing from the header "
+                          f"(required: {', '.join(required)})")
+
+
+def read_sheet(path: Path, display, columns: dict | None = None, required=()) -> list[tuple[int, dict]]:
+    """Rows of a systems sheet as (line number, {column: text}); '#' lines and blank lines skipped.
+    Tab-separated (.tsv, or any name but .csv) or comma-separated (.csv); UTF-8 with or without a
+    byte-order mark, or UTF-16/32 with one; any line ends. The header (line 1 unless comments come
+    first) is checked against `columns` and `required` when given."""
+    path, shown = Path(path), display
+    separator, separator_name = sheet_separator(path)
+    try:
+        data = path.read_bytes()
     except FileNotFoundError:
         raise MdflowError(f"{shown}: systems sheet not found (config key 'systems')") from None
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes()[:exc.start].count(b"\n") + 1
-        raise MdflowError(f"{shown} line {line}: not UTF-8 text (byte {exc.object[exc.start]:#04x}); "
-                          f"save the sheet as UTF-8") from None
     except OSError as exc:
         raise MdflowError(f"{shown}: cannot be read ({exc.strerror or exc})") from None
-    lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip() and not line.startswith("#")]
+    text = decode_sheet(data, shown)
+    physical = re.split(r"\r\n|\r|\n", text)  # not str.splitlines: it also splits at form feeds & co.
+    lines = [(n, line) for n, line in enumerate(physical, 1) if line.strip() and not line.startswith("#")]
     if not lines:
-        raise MdflowError(f"{shown}: empty systems sheet; expected a tab-separated header and one row per system")
-    header_line, header = lines[0][0], next(csv.reader([lines[0][1]], delimiter="\t"))
-    header = [h.strip() for h in header]
+        raise MdflowError(f"{shown}: empty systems sheet; expected a {separator_name}-separated header and one row "
+                          f"per system")
+    header_line, header_text = lines[0]
+    found = wrong_separator(header_text, separator)
+    if found:
+        raise MdflowError(f"{shown} line {header_line}: columns are separated by {found}; {SEPARATOR_HINTS[found]}")
+    header = [h.strip() for h in split_cells(header_text, separator)]
+    check_header(header, shown, header_line, columns, required)
     rows = []
     for number, line in lines[1:]:
-        cells = next(csv.reader([line], delimiter="\t"))
+        cells = split_cells(line, separator, len(header))
+        if not cells:
+            continue  # a spreadsheet's empty row: only separators
         if len(cells) != len(header):
+            found = wrong_separator(line, separator) if len(cells) == 1 else None
+            how = f"; its columns are separated by {found}" if found else ""
             raise MdflowError(
-                f"{shown} line {number}: {len(cells)} tab-separated cells but the header (line {header_line}) "
-                f"has {len(header)} columns"
+                f"{shown} line {number}: {len(cells)} {separator_name}-separated cells but the header "
+                f"(line {header_line}) has {len(header)} columns{how}"
             )
         rows.append((number, {h: c.strip() for h, c in zip(header, cells)}))
     if not rows:
@@ -318,7 +410,7 @@ def build_campaign(config: dict, project: Path, where: str = "config") -> Campai
     sheet_path = project / sheet
     schema = _schema("systems.schema.yaml")
     systems = {}
-    for number, cells in read_sheet(sheet_path, sheet):
+    for number, cells in read_sheet(sheet_path, sheet, schema["properties"], schema.get("required", ())):
         system = parse_system(sheet, number, cells, schema, timestep, report_steps, project,
                               settings["convergence"])
         if system.name in systems:
@@ -352,7 +444,8 @@ def freeze_sheet(project: Path, sheet: str) -> str:
     batch jobs: a job that starts after the user edited the sheet (say, dropped a system whose jobs
     were already queued) still sees the campaign its controller planned."""
     data = (project / sheet).read_bytes()
-    copy = SHEET_COPIES / f"{hashlib.sha256(data).hexdigest()[:16]}.tsv"
+    suffix = ".csv" if sheet_separator(sheet)[0] == "," else ".tsv"  # the copy is read as the sheet is
+    copy = SHEET_COPIES_DIR / f"{hashlib.sha256(data).hexdigest()[:16]}{suffix}"
     if not (project / copy).exists():
         atomic_write_bytes(project / copy, data)
     return copy.as_posix()

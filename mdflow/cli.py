@@ -1,21 +1,9 @@
 """`mdflow`: resolve the profile, validate the campaign, then run Snakemake in-process.
 
-    mdflow [--profile NAME] [SNAKEMAKE OPTIONS/TARGETS]   run the campaign (default profile: local)
-    mdflow --adopt-results [...]                            run it into a results directory another campaign made
-    mdflow --dry-run [--scripts DIR] [...]                  what would run and be submitted: a summary (+ batch scripts)
-    mdflow --dry-run --list-jobs | --system NAME[,NAME]     ... and every job, or the jobs of those systems
-    mdflow dag [-o FILE] [--profile NAME] [...]             write the job DAG as DOT (and SVG with Graphviz)
-    mdflow profiles list | show NAME | check NAME           profiles found, merged values + origin, validation
-    mdflow init [DIR] [--profiles]                          write a new campaign directory (config, sheet, example)
-    mdflow status [--profile NAME] [--configfile F] [--json]  state of every segment: done, running, queued, …
-    mdflow verify [--profile NAME] [--reference F] [--update | --skip-exact]  compare finished results with the reference
-                                     (--skip-exact: judge as against another machine's reference: statistics only;
-                                      --repeat DIR: a project that ran the same campaign with another
-                                      velocity_seed_offset, whose spread goes into the reference)
-
-Snakemake's Python API cannot load profiles, so mdflow builds Snakemake's own command line
-(shipped Snakefile, project as working directory, the merged profile) and hands it to
-`snakemake.cli.parse_args` / `args_to_api` (see design.md).
+The commands and options, and every help text, are in mdflow/cli_help.py (`mdflow --help`,
+`mdflow COMMAND --help`). Snakemake's Python API cannot load profiles, so mdflow builds
+Snakemake's own command line (shipped Snakefile, project as working directory, the merged
+profile) and hands it to `snakemake.cli.parse_args` / `args_to_api` (see design.md).
 """
 
 import contextlib
@@ -27,17 +15,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mdflow import cli_help
 from mdflow.campaign import claim_results, freeze_sheet, load_campaign
 from mdflow.controller_lock import controller_lock
-from mdflow.dryrun_summary import Summary, parse_listing
+from mdflow.dryrun_summary import Summary, parse_listing, pending_jobs_line
 from mdflow.errors import MdflowError
 from mdflow.executors.site import SITE_ENV, current_site
 from mdflow.layout import scratch_dir
 from mdflow.paths import SNAKEFILE
-from mdflow.progress import show_progress
+from mdflow.progress import SNAKEMAKE_QUIET, show_progress, snakemake_output
+from mdflow.rule_placement import BATCH_RULES
 from mdflow.targets import check_targets
 
-USAGE = __doc__.split("\n\n")[1]
+USAGE = cli_help.MAIN
 DEFAULT_PROFILE = "local"
 
 
@@ -67,6 +57,25 @@ def pop_option(argv: list, *names: str, default=None):
     return (values[-1] if values else default), rest
 
 
+QUIETNESS = ("rules", "progress", "all", "host", "reason")  # the words Snakemake's --quiet takes
+
+
+def pop_quiet(argv: list) -> tuple[tuple | None, list]:
+    """Remove `-q`/`--quiet [WORD...]` (words as Snakemake's --quiet takes them); return (the
+    quietness to hand Snakemake: mdflow's SNAKEMAKE_QUIET plus those words, or None, the rest)."""
+    words, rest, quiet, i = set(), [], False, 0
+    while i < len(argv):
+        if argv[i] in ("-q", "--quiet"):
+            quiet, i = True, i + 1
+            while i < len(argv) and argv[i] in QUIETNESS:
+                words.add(argv[i])
+                i += 1
+            continue
+        rest.append(argv[i])
+        i += 1
+    return (tuple(sorted(words | set(SNAKEMAKE_QUIET))) if quiet else None), rest
+
+
 def prepare_snakemake(argv: list):
     """Return (parser, args, profile, campaign) ready for `args_to_api`; raises MdflowError."""
     import snakemake.cli
@@ -74,6 +83,7 @@ def prepare_snakemake(argv: list):
     from mdflow.profiles import load_profile, materialize
 
     profile_name, argv = pop_option(argv, "--profile", default=DEFAULT_PROFILE)
+    quiet, argv = pop_quiet(argv)
     scripts_dir, argv = pop_option(argv, "--scripts")
     listed_systems, argv = pop_option(argv, "--system")
     list_jobs = "--list-jobs" in argv
@@ -96,6 +106,7 @@ def prepare_snakemake(argv: list):
         "--profile", str(materialized),
         "--workflow-profile", "none",
         *argv,
+        *(["--quiet", *quiet] if quiet else []),
     ]
     parser, args = _parse_quietly(snakemake_argv)
     if not args.configfile and profile.site.get("configfile"):
@@ -119,7 +130,8 @@ def prepare_snakemake(argv: list):
                   str(project), campaign.settings["systems"])
     if profile.scheduler != "local" and not is_read_only(args):
         check_batch_site(profile, args)
-    print(f"mdflow: profile {profile.name!r} ({profile.scheduler}) from {profile.path}", file=sys.stderr)
+    if not quiet:
+        print(f"mdflow: profile {profile.name!r} ({profile.scheduler}) from {profile.path}", file=sys.stderr)
     args.config = list(args.config or []) + [
         f"site_name={profile.name}",
         f"site_workdir={workdir}",
@@ -127,6 +139,7 @@ def prepare_snakemake(argv: list):
     if not is_read_only(args):
         args.config.append(f"systems={freeze_sheet(project, campaign.settings['systems'])}")
     args.mdflow_scripts_dir = scripts_dir
+    args.mdflow_quiet = quiet
     args.mdflow_adopt_results = adopt_results
     return parser, args, profile, campaign
 
@@ -151,17 +164,6 @@ def load_project_campaign(argv: list):
             raise MdflowError(f"--config: {error}") from None
     campaign = load_campaign(project, campaign_configfiles(profile, configfile), overrides)
     return profile, campaign, argv
-
-
-def cancel_on_sigterm() -> None:
-    """Snakemake treats SIGTERM as 'finish running jobs, then stop'; with batch jobs that can mean
-    hours, so mdflow makes SIGTERM act like Ctrl-C: cancel this run's jobs and stop."""
-    from snakemake.scheduling.job_scheduler import JobScheduler
-
-    def interrupt(self, *args):
-        raise KeyboardInterrupt
-
-    JobScheduler.exit_gracefully = interrupt
 
 
 def site_workdir(profile, keep_unset: bool = False) -> str:
@@ -207,9 +209,6 @@ def check_account(profile) -> None:
                           f"{profile.site.get('description', profile.name).split('.')[0]} charges every job to an "
                           f"allocation: add `account: YOUR_PROJECT` to a profile that extends {profile.name} "
                           f"(or to ./profiles/{profile.name}/mdflow.yaml)")
-
-
-BATCH_RULES = ("setup", "equilibrate", "simulate")  # the rules a batch profile submits; the others run on the login node
 
 
 def check_batch_site(profile, args) -> None:
@@ -263,6 +262,13 @@ def _parse_quietly(snakemake_argv: list):
     try:
         with contextlib.redirect_stderr(captured):
             return snakemake.cli.parse_args(snakemake_argv)
+    except SystemExit as exit_:  # argparse refused an option: its usage is Snakemake's, hundreds of lines
+        errors = [line.split(": error: ", 1)[1] for line in captured.getvalue().splitlines() if ": error: " in line]
+        if exit_.code in (0, None) or not errors:
+            raise
+        captured = io.StringIO()  # not Snakemake's usage text: the one line below says it all
+        raise MdflowError(f"{errors[-1]} (mdflow --help: mdflow's options; mdflow --help-snakemake: "
+                          f"Snakemake's)") from None
     finally:
         noise = "for setting default command line arguments."
         sys.stderr.write("".join(line for line in captured.getvalue().splitlines(True) if noise not in line))
@@ -284,20 +290,67 @@ def run_snakemake(argv: list) -> int:
                   file=sys.stderr)
             site = {**site, "account": ACCOUNT_PLACEHOLDER}
         problems = dryrun.install(site, args.mdflow_scripts_dir, Path.cwd(), summary, *args.mdflow_listing)
-    if profile.scheduler != "local":
-        cancel_on_sigterm()
+    if not read_only:  # Ctrl-C, SIGTERM, SIGHUP: stop local jobs, cancel batch jobs, one line (mdflow/interrupt.py)
+        from mdflow.interrupt import stop_on_signals
+
+        stop_on_signals()
     lock = contextlib.nullcontext() if read_only else controller_lock(Path.cwd())
     scratch = scratch_dir(site_workdir(profile, keep_unset=read_only), campaign.name)
-    progress = show_progress(Path.cwd(), campaign, profile.name, scratch, quiet=bool(read_only) or args.quiet is not None)
+    quiet = args.mdflow_quiet
+    progress = show_progress(Path.cwd(), campaign, profile.name, scratch, quiet=read_only or "all" in (quiet or ()))
     with lock, progress:
         if not read_only:
             claim_results(Path.cwd(), campaign, write=True, adopt=args.mdflow_adopt_results)
-        success = snakemake.cli.args_to_api(args, parser)
+        with snakemake_output(quiet=quiet is not None, dryrun=bool(args.dryrun)):
+            success = snakemake.cli.args_to_api(args, parser)
     if args.dryrun:
         print(summary.render(f"profile {profile.name}, {profile.scheduler}"), end="", flush=True)
     if problems:
         raise MdflowError(f"{len(problems)} job(s) could not be submitted; first: {problems[0]}")
     return 0 if success else 1
+
+
+def dry_run_summary(argv: list):
+    """(Summary of the jobs a dry-run of `argv` would run, the campaign); Snakemake's output is
+    shown only when it fails."""
+    import snakemake.cli
+
+    from mdflow.executors import dryrun
+
+    captured, summary = io.StringIO(), Summary()
+    with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+        parser, args, profile, campaign = prepare_snakemake([*argv, "--dry-run", "--quiet"])
+        site = {**current_site(), **({"account": ACCOUNT_PLACEHOLDER} if missing_account(profile) else {})}
+        dryrun.install(site, None, Path.cwd(), summary, False, None)
+        with snakemake_output(quiet=True, dryrun=True):
+            success = snakemake.cli.args_to_api(args, parser)
+    if not success:
+        sys.stderr.write(captured.getvalue())
+        raise MdflowError("Snakemake could not plan the jobs (see the messages above)")
+    return summary, campaign
+
+
+def run_report(argv: list) -> int:
+    """Build the report only when nothing else has to run first; `--run` runs what it needs too."""
+    import shlex
+
+    run_first = "--run" in argv
+    argv = [a for a in argv if a != "--run"]
+    if not run_first and not {"-n", "--dry-run", "--dryrun"} & set(argv):  # a dry run just shows it
+        summary, campaign = dry_run_summary([*argv, "report"])
+        report = f"{campaign.results}/report.html"
+        if not summary.rules:
+            print(f"mdflow: {report} is up to date")
+            return 0
+        hint = shlex.join(["mdflow", "report", "--run", *argv])
+        refusal = pending_jobs_line(summary.rules, report, exclude="report", hint=hint)
+        if refusal:
+            raise MdflowError(refusal)
+        code = run_snakemake([*argv, "report"])
+        if code == 0:
+            print(f"mdflow: wrote {report}")
+        return code
+    return run_snakemake([*argv, "report"])
 
 
 def run_dag(argv: list) -> int:
@@ -404,25 +457,46 @@ def run_init(argv: list) -> int:
     return init(argv)
 
 
-COMMANDS = {"dag": run_dag, "profiles": run_profiles, "verify": run_verify, "status": run_status, "init": run_init}
+COMMANDS = {"dag": run_dag, "profiles": run_profiles, "verify": run_verify, "status": run_status, "init": run_init,
+            "report": run_report}
+
+
+def print_snakemake_help() -> int:
+    import snakemake.cli
+
+    parser = snakemake.cli.get_argument_parser()
+    parser.prog = "mdflow"
+    print("Snakemake's options, accepted after `mdflow` (mdflow sets --snakefile, --directory, --profile and "
+          "--configfile from the profile itself; mdflow --help for mdflow's own)\n")
+    print(parser.format_help())
+    return 0
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] in (["-h"], ["--help"]):
-        print(USAGE)
-        print("Snakemake's options are accepted too: see `snakemake --help`.")
-        return 0
+    command = argv[0] if argv and argv[0] in COMMANDS else None
     try:
-        if argv and argv[0] in COMMANDS:
-            return COMMANDS[argv[0]](argv[1:])
+        if command and cli_help.wants_help(argv[1:]):
+            print(cli_help.command_help(command))
+            return 0
+        if not command and cli_help.wants_help(argv):
+            print(USAGE)
+            return 0
+        if not command and "--help-snakemake" in argv:
+            return print_snakemake_help()
+        if not command and ("--version" in argv or "-v" in argv):  # -v: Snakemake's short --version
+            print(cli_help.version_text())
+            return 0
+        if command:
+            return COMMANDS[command](argv[1:])
         return run_snakemake(argv)
     except MdflowError as error:
         print(f"mdflow: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("mdflow: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM/SIGHUP once stop_on_signals() runs: one line, 128 + signal
+        from mdflow.interrupt import interrupted
+
+        return interrupted()
     except BrokenPipeError:  # `mdflow profiles list | head`
         sys.stderr.close()
         return 0

@@ -85,3 +85,15 @@ def ensemble_shape_lines(shapes) -> list[str]:
     `shapes` are the per-ensemble descriptions (everything but the job name and member list)."""
     counts = Counter(shapes)
     return [f"    {n} x {shape}" for shape, n in counts.items()]
+
+
+def pending_jobs_line(rules, target: str, exclude: str, hint: str) -> str | None:
+    """The one-line refusal of `mdflow report` when jobs of rules other than `exclude` would have to
+    run before `target` can be made (`rules`: jobs per rule, as Summary.rules); None when none would."""
+    waiting = {rule: count for rule, count in rules.items() if rule != exclude and count}
+    if not waiting:
+        return None
+    total = sum(waiting.values())
+    per_rule = ", ".join(f"{rule} {count}" for rule, count in waiting.items())
+    return (f"report: {total} job(s) would have to run before {target} can be built ({per_rule}); "
+            f"`{hint}` runs them, then builds the report")

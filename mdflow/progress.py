@@ -1,12 +1,18 @@
-"""A one-line campaign summary printed while `mdflow` runs, whenever it changes.
+"""What a run prints: a one-line campaign summary whenever it changes, and how much of Snakemake's.
 
 A daemon thread in the controller polls `status.collect` (files + ledger, no scheduler query)
 every few seconds. On for people at a terminal only: off when stderr is not a TTY, when $CI is
-set, with Snakemake's --quiet (the CLI also passes quiet for dry runs and DAG output), or with
-MDFLOW_PROGRESS=0; MDFLOW_PROGRESS=1 turns it on without a TTY or in CI, but not against quiet.
+set, for dry runs and DAG output, with `--quiet all`, or with MDFLOW_PROGRESS=0;
+MDFLOW_PROGRESS=1 turns it on without a TTY or in CI, but not against quiet. `mdflow -q` keeps it.
+
+`mdflow -q` hides Snakemake's chatter (banner, "Building DAG of jobs...", job blocks, step counts,
+job-stats tables): Snakemake's own `--quiet progress host` drops its progress, stats and banner
+events; `SnakemakeOutput` (a filter on Snakemake's logger) drops what Snakemake cannot tell apart
+from errors or logs as plain text. Errors and warnings always pass.
 """
 
 import contextlib
+import logging
 import os
 import sys
 import threading
@@ -80,3 +86,66 @@ def show_progress(project, campaign, site_name, scratch, quiet=False, stream=Non
         display.stop()
     with contextlib.suppress(Exception):
         display.show_if_changed()
+
+
+# -- how much of Snakemake's output a run shows -------------------------------------------------------
+
+# `mdflow -q` asks Snakemake for these (its bare `--quiet` means progress+rules, and a dry run with
+# exactly that set stops before mdflow's dry-run summary; `rules` would hide job errors too).
+SNAKEMAKE_QUIET = ("progress", "host")
+# Plain-text lines Snakemake logs with no event to tell them by: hidden by -q.
+CHATTER = (
+    "Assuming unrestricted shared filesystem usage.",
+    "Building DAG of jobs...",
+    "Using shell:",
+    "Provided cores:",
+    "Provided remote nodes:",
+    "Provided resources:",
+    "Rules claiming more threads will be scaled down.",
+    "Select jobs to execute...",
+    "host:",
+    "Complete log(s):",
+    "Elapsed time:",
+    "Reasons:",
+    "This was a dry-run (flag -n).",
+    "The run involves checkpoint jobs",
+)
+# Events of jobs starting and running (Snakemake files them with job errors under `--quiet rules`).
+JOB_CHATTER_EVENTS = {"job_info", "group_info", "job_started", "shellcmd"}
+# Always hidden: mdflow itself passes --config values on every run.
+NOISE = ("by additional config specified via the command line.",)
+
+
+class SnakemakeOutput(logging.Filter):
+    """Drops Snakemake's INFO chatter under quiet (in a dry run the job listing stays: mdflow's
+    --list-jobs/--system decide it), and its "Config file … is extended" line always."""
+
+    def __init__(self, quiet: bool, dryrun: bool):
+        super().__init__()
+        self.quiet, self.dryrun = quiet, dryrun
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.msg if isinstance(record.msg, str) else ""
+        if record.levelno >= logging.WARNING:
+            return True
+        if message.endswith(NOISE):
+            return False
+        if not self.quiet:
+            return True
+        event = getattr(record, "event", None)
+        if event is not None:
+            return self.dryrun or str(event) not in JOB_CHATTER_EVENTS
+        return not message.startswith(CHATTER)
+
+
+@contextlib.contextmanager
+def snakemake_output(quiet: bool, dryrun: bool):
+    """`SnakemakeOutput` on Snakemake's logger for the block (its handlers are made inside it)."""
+    from snakemake.logging import logger
+
+    chosen = SnakemakeOutput(quiet, dryrun)
+    logger.addFilter(chosen)
+    try:
+        yield chosen
+    finally:
+        logger.removeFilter(chosen)

@@ -48,6 +48,10 @@ CASES = {
                                     ["--profile", "ci", "--config", "results=results"],
                                     ["results/ was made by campaign 'demo'", "this is campaign 'ci'", "--adopt-results"]),
     "sheet is a directory": (lambda p: (p / SHEET).unlink() or (p / SHEET).mkdir(), [], [SHEET, "cannot be read"]),
+    "space-separated sheet": (_write(SHEET, HEADER.replace("\t", " ") + ROW.replace("\t", " ")), [],
+                              [f"{SHEET} line 1: columns are separated by spaces; expected tabs (a .tsv) or commas (a .csv)"]),
+    "unknown column in the header": (_write(SHEET, HEADER.replace("\n", "\tcolour\n") + ROW.replace("\n", "\tred\n")),
+                                     [], [f"{SHEET} line 1: unknown column 'colour'"]),
 }
 
 

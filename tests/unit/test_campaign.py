@@ -35,8 +35,15 @@ def test_defaults_filled_in_and_overrides_win(project):
     assert campaign.settings["friction_per_ps"] == 1.0
 
 
-def _sheet(project, *rows, header=HEADER):
-    (project / "config/ci_systems.tsv").write_text("\n".join([header, *rows]) + "\n")
+def _sheet(project, *rows, header=HEADER, encoding="utf-8"):
+    (project / "config/ci_systems.tsv").write_text("\n".join([header, *rows]) + "\n", encoding=encoding)
+
+
+def _csv_sheet(project, *lines):
+    """The ci campaign reading config/ci_systems.csv with these lines."""
+    (project / "config/ci_systems.csv").write_text("\n".join(lines) + "\n")
+    config = project / "config/ci.yaml"
+    config.write_text(config.read_text().replace("config/ci_systems.tsv", "config/ci_systems.csv"))
 
 
 # (case name, edit to the project) -> the one-line message is kept in tests/golden/campaign_errors.txt
@@ -63,6 +70,19 @@ CASES = {
     "shell metacharacters in name": lambda p: _sheet(p, GOOD_ROW.replace("ala\t", "a;rm -rf ~\t", 1)),
     "empty sheet": lambda p: (p / "config/ci_systems.tsv").write_text("# nothing\n"),
     "sheet without rows": lambda p: _sheet(p),
+    "space-separated sheet": lambda p: _sheet(p, GOOD_ROW.replace("\t", " "), header=HEADER.replace("\t", " ")),
+    "comma-separated .tsv": lambda p: _sheet(p, GOOD_ROW.replace("\t", ","), header=HEADER.replace("\t", ",")),
+    "tab-separated .csv": lambda p: _csv_sheet(p, HEADER, GOOD_ROW),
+    "space-separated row": lambda p: _sheet(p, GOOD_ROW.replace("\t", " ")),
+    "column named twice": lambda p: _sheet(p, GOOD_ROW + "\t8", header=HEADER + "\tseed"),
+    "column without a name": lambda p: _sheet(p, GOOD_ROW.replace("\t300", "\tx\t300"),
+                                              header=HEADER.replace("\ttemperature_k", "\t\ttemperature_k")),
+    "required column not in the header": lambda p: _sheet(p, GOOD_ROW.rsplit("\t", 2)[0] + "\t7.0",
+                                                          header=HEADER.replace("\tseed", "")),
+    "header error after comments": lambda p: _sheet(p, GOOD_ROW + "\tx", header="# systems\n\n" + HEADER + "\tcolour"),
+    "UTF-16 without a byte-order mark": lambda p: (p / "config/ci_systems.tsv").write_bytes(
+        "\n".join([HEADER, GOOD_ROW]).encode("utf-16-le")),
+    "Latin-1 sheet": lambda p: _sheet(p, GOOD_ROW.replace("ala\t", "al\u00e1\t", 1), encoding="latin-1"),
     "unknown config key": lambda p: (p / "config/ci.yaml").write_text("systems: config/ci_systems.tsv\ntimestep: 2\n"),
     "bad yaml": lambda p: (p / "config/ci.yaml").write_text("systems: [config/ci_systems.tsv\n"),
     "config not a mapping": lambda p: (p / "config/ci.yaml").write_text("- a\n- b\n"),
@@ -173,3 +193,58 @@ def test_claim_results_writes_only_on_a_real_run_and_refuses_another_campaign(pr
     assert json.loads(marker.read_text())["campaign"] == "demo"
     claim_results(project, intruder, write=True, adopt=True)
     assert json.loads(marker.read_text())["campaign"] == "ci"
+
+
+# -- sheets as spreadsheets save them ------------------------------------------------------------------
+
+ROWS = [HEADER, GOOD_ROW, GOOD_ROW.replace("ala\t", "ala2\t", 1)]
+SAVED_AS = {
+    "UTF-8 with a byte-order mark": lambda p: _write_sheet(p, "\ufeff" + "\n".join(ROWS), "utf-8"),
+    "CRLF line ends": lambda p: _write_sheet(p, "\r\n".join(ROWS) + "\r\n", "utf-8"),
+    "UTF-16 with a byte-order mark, CRLF": lambda p: _write_sheet(p, "\r\n".join(ROWS), "utf-16"),
+    "UTF-16 big-endian": lambda p: _write_sheet(p, "\ufeff" + "\n".join(ROWS), "utf-16-be"),
+    "comma-separated .csv, BOM and CRLF": lambda p: _csv_sheet(
+        p, "\ufeff" + "\r\n".join(row.replace("\t", ",") for row in ROWS)),
+    "padded with empty cells and rows": lambda p: _write_sheet(
+        p, "\n".join([HEADER + "\t\t", GOOD_ROW + "\t", "\t" * 9, ROWS[2] + "\t\t"]), "utf-8"),
+    "quoted .csv cells": lambda p: _csv_sheet(p, ROWS[0].replace("\t", ","),
+                                             *('"' + row.replace("\t", '","') + '"' for row in ROWS[1:])),
+}
+
+
+def _write_sheet(project, text, encoding):
+    (project / "config/ci_systems.tsv").write_bytes(text.encode(encoding))
+
+
+@pytest.mark.parametrize("saved_as", list(SAVED_AS))
+def test_sheets_saved_by_spreadsheets_are_read(saved_as, project):
+    SAVED_AS[saved_as](project)
+    campaign = load_campaign(project, ["config/ci.yaml"], {})
+    assert list(campaign.systems) == ["ala", "ala2"]
+    assert campaign.systems["ala"].replicas == 2 and campaign.systems["ala2"].seed == 11
+
+
+def test_header_problems_name_line_1_and_rows_their_own_line(project):
+    _sheet(project, GOOD_ROW, header=HEADER + "\tcolour")
+    with pytest.raises(MdflowError, match=r"^config/ci_systems.tsv line 1: unknown column 'colour'"):
+        load_campaign(project, ["config/ci.yaml"], {})
+    _sheet(project, GOOD_ROW, GOOD_ROW.replace("ala\t", "ala2\t", 1).replace("\t300\t", "\thot\t"))
+    with pytest.raises(MdflowError, match=r"^config/ci_systems.tsv line 3 \(ala2\), column 'temperature_k'"):
+        load_campaign(project, ["config/ci.yaml"], {})
+
+
+def test_a_csv_sheet_is_frozen_as_a_csv(project):
+    from mdflow.campaign import freeze_sheet
+
+    _csv_sheet(project, HEADER.replace("\t", ","), GOOD_ROW.replace("\t", ","))
+    copy = freeze_sheet(project, "config/ci_systems.csv")
+    assert copy.endswith(".csv")
+    frozen = load_campaign(project, ["config/ci.yaml"], {"systems": copy})
+    assert list(frozen.systems) == ["ala"]
+    assert freeze_sheet(project, "config/ci_systems.tsv").endswith(".tsv")
+
+
+def test_an_empty_last_cell_is_an_empty_value_not_a_missing_cell(project):
+    _sheet(project, GOOD_ROW.rsplit("\t", 1)[0] + "\t", GOOD_ROW.replace("ala\t", "ala2\t", 1) + "\t\t")
+    campaign = load_campaign(project, ["config/ci.yaml"], {})
+    assert campaign.systems["ala"].ph == 7.0 and list(campaign.systems) == ["ala", "ala2"]
