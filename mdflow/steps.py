@@ -186,6 +186,22 @@ def stop_like_sigterm() -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+@contextlib.contextmanager
+def c_stdout_to(handle):
+    """Point file descriptor 1 at `handle` too: C code (MDTraj's DCD plugin prints "dcdplugin) detected
+    standard 32-bit DCD file") writes there, past sys.stdout, and would reach the user's terminal.
+    Steps run as `script:` processes of their own, so no other thread shares the descriptor."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(handle.fileno(), 1)
+    try:
+        yield
+    finally:
+        handle.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def run(step: str, smk) -> None:
     """Run one step with stdout/stderr appended to the rule's log, then write its provenance."""
     stop_like_sigterm()
@@ -197,6 +213,7 @@ def run(step: str, smk) -> None:
             handle = stack.enter_context(open(log_path, "a", buffering=1))
             stack.enter_context(contextlib.redirect_stdout(handle))
             stack.enter_context(contextlib.redirect_stderr(handle))
+            stack.enter_context(c_stdout_to(handle))
         try:
             with provenance.Meter() as meter:
                 details = STEPS[step](smk)
