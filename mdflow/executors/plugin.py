@@ -1,6 +1,16 @@
-"""The module Snakemake's executor registry loads as executor `mdflow` (see cli.register_executor)."""
+"""mdflow's batch executor as a Snakemake executor plugin, `executor: mdflow`.
 
-from snakemake_interface_executor_plugins.settings import CommonSettings
+Snakemake finds it as the package `snakemake_executor_plugin_mdflow` (which re-exports this module)
+in an installed mdflow, so any workflow can use it: `snakemake --executor mdflow --mdflow-profile
+slurm` (a shipped site profile, one in ./profiles or $MDFLOW_PROFILE_PATH, or a path). The `mdflow`
+command registers this module itself (an editable install is not discovered) and names the site in
+$MDFLOW_SITE_PROFILE instead.
+"""
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from snakemake_interface_executor_plugins.settings import CommonSettings, ExecutorSettingsBase
 
 from mdflow.executors.batch import Executor  # noqa: F401 (the registry looks it up here)
 
@@ -14,3 +24,14 @@ common_settings = CommonSettings(
     auto_deploy_default_storage_provider=False,
     init_seconds_before_status_checks=1,
 )
+
+
+@dataclass
+class ExecutorSettings(ExecutorSettingsBase):
+    profile: Optional[str] = field(  # typing.Optional: Snakemake turns the annotation into an argparse type
+        default=None,
+        metadata={"help": "mdflow site profile the jobs go to: its scheduler, queues and their limits, account, "
+                          "max_queued, launcher, environment lines, ensemble policy (a shipped profile such as "
+                          "slurm, stampede, polaris, theta, sge; one in ./profiles or $MDFLOW_PROFILE_PATH; or a "
+                          "path). Not needed when run through the `mdflow` command.",
+                  "env_var": False, "required": False})

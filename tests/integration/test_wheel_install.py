@@ -74,3 +74,18 @@ def test_init_then_ci_campaign_from_the_wheel(installed, tmp_path):
     record = (study / "results-ci/ala-implicit/rep0/seg001.provenance.json").read_text()
     assert '"workflow_git": null' in record
     assert not any(study.rglob("Snakefile")) and not (study / "profiles").exists()
+
+
+def test_plain_snakemake_finds_the_mdflow_executor_and_runs_a_foreign_workflow_on_slurm(installed, slurm, tmp_path):
+    """`snakemake --executor mdflow --mdflow-profile slurm`: any workflow, no mdflow command, real Slurm."""
+    python = installed / "python"
+    options = run([python, "-m", "snakemake", "--help"], cwd=tmp_path).stdout
+    assert "--mdflow-profile" in options
+    snakefile = REPO / "tests/workflows/short_tasks/Snakefile"
+    run([python, "-m", "snakemake", "--snakefile", snakefile, "--executor", "mdflow", "--mdflow-profile", "slurm",
+         "--jobs", "5", "--config", "tasks=3", "sleep=0.1", "runtime=1"], cwd=tmp_path, timeout=300)
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.txt")) == ["0.txt", "1.txt", "2.txt"]
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / ".mdflow/ledger.sqlite") as ledger:
+        assert ledger.execute("select count(*) from jobs").fetchone()[0] >= 1  # submitted through the ledger
