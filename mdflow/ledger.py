@@ -5,6 +5,7 @@ submitting them again (two jobs writing the same outputs corrupt them). One conn
 the executor uses it from Snakemake's main thread and from its status thread.
 """
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -15,6 +16,8 @@ from pathlib import Path
 from mdflow.project_files import LEDGER_FILE
 
 ACTIVE_STATES = ("submitted", "queued", "running")
+COLUMNS = ("site", "external_id", "name", "rule", "wildcards", "outputs", "scheduler", "state", "exit_code",
+           "attempt", "log_path", "submitted", "updated", "ensemble", "reason", "key")  # LedgerEntry's order
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -33,6 +36,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated REAL NOT NULL,
     ensemble TEXT,
     reason TEXT,
+    key TEXT,
     PRIMARY KEY (site, external_id, name)
 );
 CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs (site, name);
@@ -47,6 +51,19 @@ def outputs_within(outputs, directories, project) -> bool:
 
     roots = [normal(d) for d in directories]
     return not outputs or any(normal(o) == r or normal(o).startswith(r + os.sep) for o in outputs for r in roots)
+
+
+KEY_LENGTH = 12  # hex digits of a job's key (48 bits)
+
+
+def job_key(rule: str, wildcards: dict, outputs) -> str:
+    """A job's exact identity: a short hash of its rule, its wildcards (sorted by name) and its
+    output paths. Two jobs whose readable names collide (`p-q`/`p/q`, or cut at the name limit)
+    differ here. A ledger row written before keys were kept gets it from its own rule, wildcards
+    and outputs on reading: the same key the job has now."""
+    text = json.dumps([str(rule), sorted((str(k), str(v)) for k, v in dict(wildcards).items()),
+                       sorted(str(o) for o in outputs)])
+    return hashlib.sha256(text.encode()).hexdigest()[:KEY_LENGTH]
 
 
 @dataclass(frozen=True)
@@ -66,6 +83,14 @@ class LedgerEntry:
     updated: float
     ensemble: str | None = None
     reason: str | None = None   # the scheduler's word on why it waits or how it ended
+    key: str | None = None      # the job's exact identity (job_key; derived on reading rows older than keys)
+
+    def is_job(self, key: str | None, name: str, outputs) -> bool:
+        """Is this entry the job with this exact `key`? (Without a key to compare: by name and
+        outputs both.) Never by the readable name alone."""
+        if self.key and key:
+            return self.key == key
+        return self.name == name and list(self.outputs) == list(outputs)
 
 
 class Ledger:
@@ -82,18 +107,20 @@ class Ledger:
             columns = [row[1] for row in db.execute("PRAGMA table_info(jobs)")]
             if "reason" not in columns:  # a ledger written before reasons were kept
                 db.execute("ALTER TABLE jobs ADD COLUMN reason TEXT")
+            if "key" not in columns:  # written before exact job keys: its rows have none (NULL)
+                db.execute("ALTER TABLE jobs ADD COLUMN key TEXT")
 
     def _connect(self):
         return sqlite3.connect(self.path, timeout=60)
 
     def record_submission(self, site, external_id, name, rule, wildcards, outputs, scheduler, attempt, log_path,
-                          ensemble=None):
+                          ensemble=None, key=None):
         now = time.time()
         with self._connect() as db:
             db.execute(
-                "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT OR REPLACE INTO jobs ({','.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))})",
                 (site, external_id, name, rule, json.dumps(wildcards, sort_keys=True), json.dumps(list(outputs)),
-                 scheduler, "submitted", None, attempt, log_path, now, now, ensemble, None),
+                 scheduler, "submitted", None, attempt, log_path, now, now, ensemble, None, key),
             )
 
     def update(self, site, external_id, state, exit_code=None, name=None, reason=None):
@@ -108,8 +135,13 @@ class Ledger:
 
     def _select(self, where: str, args: tuple) -> list[LedgerEntry]:
         with self._connect() as db:
-            rows = db.execute(f"SELECT * FROM jobs WHERE {where} ORDER BY submitted", args).fetchall()
-        return [LedgerEntry(*row[:4], json.loads(row[4]), json.loads(row[5]), *row[6:]) for row in rows]
+            rows = db.execute(f"SELECT {','.join(COLUMNS)} FROM jobs WHERE {where} ORDER BY submitted", args).fetchall()
+        entries = []
+        for row in rows:
+            wildcards, outputs = json.loads(row[4]), json.loads(row[5])
+            key = row[15] or job_key(row[3], wildcards, outputs)  # a row older than keys: its own data gives it
+            entries.append(LedgerEntry(*row[:4], wildcards, outputs, *row[6:15], key))
+        return entries
 
     def active(self, site) -> list[LedgerEntry]:
         marks = ",".join("?" * len(ACTIVE_STATES))
@@ -119,6 +151,12 @@ class Ledger:
         """The latest active job named `name` (with exactly these `outputs`, when given: two campaigns'
         jobs of one rule and wildcards share a name, never their outputs)."""
         entries = [e for e in self.active(site) if e.name == name and (outputs is None or e.outputs == list(outputs))]
+        return entries[-1] if entries else None
+
+    def active_job(self, site, key, name, outputs) -> LedgerEntry | None:
+        """The latest active batch job of exactly this job (LedgerEntry.is_job: by key; by name and
+        outputs for rows older than keys)."""
+        entries = [e for e in self.active(site) if e.is_job(key, name, outputs)]
         return entries[-1] if entries else None
 
     def all(self, site=None) -> list[LedgerEntry]:

@@ -130,16 +130,18 @@ RUN_WITH_MDFLOW_EXECUTOR = ("import sys, mdflow.cli as c, snakemake.cli as s; c.
                             "sys.argv = ['snakemake'] + sys.argv[1:]; s.main()")
 
 
-def run_short_tasks(workdir: Path, site_yaml: str, config: dict, *args, env_extra=None, timeout=600):
-    """tests/workflows/short_tasks through mdflow's executor with the site `site_yaml`."""
+def run_short_tasks(workdir: Path, site_yaml: str, config: dict, *args, env_extra=None, timeout=600,
+                    snakefile: Path = SHORT_TASKS):
+    """tests/workflows/short_tasks (or another plain Snakefile) through mdflow's executor with the
+    site `site_yaml`."""
     workdir.mkdir(parents=True, exist_ok=True)
     site = workdir / "site"
     site.mkdir(exist_ok=True)
     (site / "mdflow.yaml").write_text(site_yaml)
     env = {**os.environ, "MDFLOW_SITE_PROFILE": str(site), **(env_extra or {})}
-    argv = [sys.executable, "-c", RUN_WITH_MDFLOW_EXECUTOR, "--snakefile", str(SHORT_TASKS), "--executor", "mdflow",
+    argv = [sys.executable, "-c", RUN_WITH_MDFLOW_EXECUTOR, "--snakefile", str(snakefile), "--executor", "mdflow",
             "--jobs", "1000", "--seconds-between-status-checks", "1", "--latency-wait", "10",
-            "--config", *[f"{k}={v}" for k, v in config.items()], *args]
+            *(["--config", *[f"{k}={v}" for k, v in config.items()]] if config else []), *args]
     return subprocess.run(argv, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
 
 

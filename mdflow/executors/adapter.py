@@ -88,7 +88,7 @@ ERROR_OF_CLASS = {TRANSIENT: TransientError, LIMIT: LimitReached, FATAL: SubmitR
 class JobRequest:
     """Everything a batch script needs to know about one job, scheduler-neutral."""
 
-    name: str                 # sanitized: rule + wildcards, [A-Za-z0-9_.-] only
+    name: str                 # sanitized: rule + wildcards, [A-Za-z0-9_.-] only (+ `.h<key>` when not exact)
     queue: str | None         # None: the scheduler's default queue/partition
     walltime_min: int
     nodes: int = 1
@@ -103,6 +103,7 @@ class JobRequest:
     select_extra: str = ""     # PBS: appended to the select statement (e.g. "system=polaris")
     cluster: str | None = None # Slurm multi-cluster/federation: --clusters=NAME
     whole_nodes: bool = False  # the site gives every job whole nodes: no per-job memory or CPU counts
+    key: str = ""              # the job's exact identity (render.job_key): rule + wildcards + outputs
 
 
 @dataclass(frozen=True)
@@ -278,6 +279,18 @@ class SchedulerAdapter(abc.ABC):
     def submitted_ids_in_log(self, log_path: str) -> list[str]:
         """Ids the submit command itself logged for this log path (Cobalt's cobaltlog). Default: none."""
         return []
+
+    # -- the scheduler's own queue limits (optional) ----------------------------------------
+    def queue_limits_argv(self, site: dict) -> list[str] | None:
+        """The command that lists the scheduler's queues/partitions and their limits, asked once per
+        run so that a job over a limit the profile does not state is refused before submission,
+        not left pending forever. None (default): this adapter does not ask."""
+        return None
+
+    def parse_queue_limits(self, returncode: int, stdout: str, stderr: str) -> dict:
+        """{queue: {'max_walltime_min': int|None, 'default': bool}} from `queue_limits_argv`'s
+        answer; {} when it failed or says nothing usable (then no job is refused on it)."""
+        return {}
 
     # -- the job's side ---------------------------------------------------------------------
     def log_files(self, log_path: str) -> list[str]:

@@ -33,14 +33,18 @@ from snakemake_interface_executor_plugins.utils import encode_target_jobs_cli_ar
 
 from mdflow.errors import MdflowError
 from mdflow.executors import adapters, ensembles, outcome, polling
-from mdflow.executors.adapter import FAILED, SUCCESS, JobRequest, JobStatus, LimitReached, SubmitRefused
+from mdflow.executors.adapter import (
+    FAILED, SUCCESS, JobRequest, JobStatus, LimitReached, SubmitRefused, parse_walltime,
+)
 from mdflow.executors.commands import run_command  # noqa: F401 (tests and tools import it from here)
 from mdflow.executors.launchers import SERVICE_NODE_LAUNCHERS, gpu_launch, launched  # noqa: F401 (same)
 from mdflow.executors.packing import Packer
 from mdflow.executors.reattach import LedgerBook, outputs_written_by
-from mdflow.executors.render import build_request, choose_queue, queue_limits, render_script
+from mdflow.executors.render import (
+    build_request, check_scheduler_limits, choose_queue, layered_runtime, queue_limits, render_script,
+)
 from mdflow.executors.site import current_site
-from mdflow.executors.submission import Cancelled, SlotCounter, Submitter
+from mdflow.executors.submission import Cancelled, SlotCounter, Submitter, scheduler_queue_limits
 from mdflow.layout import campaign_directories, campaign_name
 from mdflow.ledger import Ledger
 from mdflow.project_files import JOB_SCRIPTS_DIR
@@ -54,11 +58,58 @@ class JobsFailed(Exception):
 
 
 def job_wildcards(job) -> dict:
+    """A job's wildcards; none for a group job (its members have theirs; its key covers their outputs)."""
+    if job.is_group():
+        return {}
     return dict(job.wildcards.items()) if hasattr(job.wildcards, "items") else {}
 
 
 def job_rule(job) -> str:
+    """The rule's name; a group job's Snakemake name (`<groupid>_<rule>_<rule>…`)."""
     return job.name if job.is_group() else job.rule.name
+
+
+def job_outputs(job) -> list:
+    """A job's outputs; a group job's: all its members', sorted (GroupJob.output leaves out those
+    that other members consume)."""
+    if job.is_group():
+        return sorted(str(f) for member in job.jobs for f in member.output)
+    return [str(f) for f in job.output]
+
+
+def group_levels(job, runtime_of) -> list:
+    """The runtimes (minutes, `runtime_of(member)`) of a group job's members by topological level."""
+    return [[runtime_of(member) for member in level] for level in job.toposorted]
+
+
+def job_resources(job, default_walltime) -> dict:
+    """The resources a job's batch job asks for. A group job (Snakemake's GroupJob, run as ONE batch
+    job by the inner Snakemake) asks for the group's resources (Snakemake's layered GroupResources:
+    widths summed within a layer, the widest layer wins) with walltime the layered runtime
+    (render.layered_runtime: per topological level the longest member, levels one after another)."""
+    resources = dict(job.resources.items())
+    if job.is_group():
+        def runtime_of(member):
+            runtime = member.resources.get("runtime") or default_walltime
+            try:
+                return parse_walltime(runtime)
+            except ValueError:
+                raise MdflowError(f"job {member.rule.name} of group {job.groupid}: resource runtime={runtime!r} is "
+                                  f"not a positive number of minutes or HH:MM:SS") from None
+        resources["runtime"] = layered_runtime(group_levels(job, runtime_of))
+    return resources
+
+
+def request_of(job, site: dict, attempt: int, log_dir: str, project: str, scheduler_limits: dict,
+               scheduler: str) -> JobRequest:
+    """The JobRequest of a job (or group job); MdflowError, one line, for a job that fits no queue
+    (the profile's limits, or those the scheduler reports: render.check_scheduler_limits)."""
+    resources = job_resources(job, site.get("default_walltime", 60))
+    request = build_request(site, job_rule(job), job_wildcards(job), resources, job.threads, attempt, log_dir,
+                            project, job_outputs(job), job.is_group())
+    check_scheduler_limits(request, job_rule(job), site, scheduler_limits, scheduler,
+                           default_walltime=not resources.get("runtime"))
+    return request
 
 
 class EnsembleTargets:
@@ -71,11 +122,15 @@ class EnsembleTargets:
 
 class Executor(RemoteExecutor):
     def __post_init__(self):
-        self.site = current_site()
+        try:
+            self.site = current_site(getattr(self.workflow.executor_settings, "profile", None))
+        except MdflowError as error:  # under plain `snakemake --executor mdflow`: Snakemake's one-paragraph error
+            raise WorkflowError(str(error)) from None
         self.adapter = adapters.get(self.site["scheduler"])
         self.policy = ensembles.policy_from_site(self.site)
         self.project = Path.cwd()
         self.stop = threading.Event()  # set by cancel_jobs: nothing more is submitted
+        self.scheduler_limits = scheduler_queue_limits(self.adapter, self.site)  # before the ledger's query
         self.book = LedgerBook(Ledger.of_project(self.project), self.site["name"], self.statuses_of)
         self.submitter = Submitter(self.adapter, self.site, self.book.ledger, self.project, self.logger, self.stop)
         self.judge = polling.Judge(self.adapter.NAME)
@@ -147,8 +202,8 @@ class Executor(RemoteExecutor):
     # -- what a job needs ---------------------------------------------------------------------
     def request_for(self, job: JobExecutorInterface) -> JobRequest:
         try:
-            return build_request(self.site, job_rule(job), job_wildcards(job), dict(job.resources.items()),
-                                 job.threads, job.attempt, self.log_dir, str(self.project))
+            return request_of(job, self.site, job.attempt, self.log_dir, str(self.project),
+                              getattr(self, "scheduler_limits", {}), self.adapter.NAME)
         except MdflowError as error:
             raise WorkflowError(str(error)) from None
 
@@ -172,8 +227,8 @@ class Executor(RemoteExecutor):
     def reattach(self, job, request) -> bool:
         """A job of a killed controller that the scheduler still runs is adopted, not resubmitted;
         so is one that succeeded since (after Snakemake planned it), when all its outputs are there."""
-        found = self.book.lookup(request.name, [str(f) for f in job.output])  # another campaign's job of
-        if found is None:                                                      # this name has other outputs
+        found = self.book.lookup(request.key, request.name, job_outputs(job))  # exact: by key
+        if found is None:
             return False
         entry, finished, how = found
         self.logger.info(f"Re-attached to {request.name}: {self.adapter.NAME} job {entry.external_id} {how} "
@@ -197,7 +252,7 @@ class Executor(RemoteExecutor):
     @staticmethod
     def outputs_written_by(entry, job) -> bool:
         """Every output of `job` exists and is no older than the batch job `entry`'s submission."""
-        return outputs_written_by(entry, [str(f) for f in job.output])
+        return outputs_written_by(entry, job_outputs(job))
 
     # -- submission ---------------------------------------------------------------------------
     def take_inbox(self):
@@ -218,7 +273,8 @@ class Executor(RemoteExecutor):
             for job in self.pending:
                 request = self.request_for(job)
                 runtime = request.walltime_min
-                if ensembles.is_short(self.policy, job_rule(job), runtime, request.cpus_per_task, request.gpus):
+                if not job.is_group() and ensembles.is_short(self.policy, job_rule(job), runtime,
+                                                             request.cpus_per_task, request.gpus):
                     short.append(ensembles.Member(job, job_rule(job), request.cpus_per_task, runtime, request.gpus))
                 else:
                     singles.append((job, request))
@@ -362,8 +418,8 @@ class Executor(RemoteExecutor):
     def record(self, job, request: JobRequest, external_id: str, log_path: str, ensemble: str | None = None):
         self.run_ids.add(external_id)
         self.unfinished.add(external_id)
-        self.book.record(external_id, request.name, job_rule(job), job_wildcards(job), list(job.output),
-                         self.adapter.NAME, job.attempt, log_path, ensemble)
+        self.book.record(external_id, request.name, job_rule(job), job_wildcards(job), job_outputs(job),
+                         self.adapter.NAME, job.attempt, log_path, ensemble, request.key)
         self.report_job_submission(SubmittedJobInfo(job, external_jobid=external_id, aux={
             "log_path": log_path, "name": request.name, "ensemble": ensemble}))
 

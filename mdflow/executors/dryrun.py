@@ -18,9 +18,10 @@ from snakemake.logging import logger
 from mdflow.dryrun_summary import Summary, ensemble_shape_lines, shows
 from mdflow.errors import MdflowError
 from mdflow.executors import adapters, ensembles, plugin
-from mdflow.executors.batch import Executor, job_rule, job_wildcards
+from mdflow.executors.batch import Executor, job_rule, job_wildcards, request_of
+from mdflow.executors.submission import scheduler_queue_limits
 from mdflow.executors.packing import Packer
-from mdflow.executors.render import build_request, choose_queue, queue_limits, render_script
+from mdflow.executors.render import choose_queue, queue_limits, render_script
 
 _original = {}
 
@@ -37,6 +38,8 @@ class _CommandOnly(Executor):
         self.policy = ensembles.policy_from_site(site)
         self.log_dir = self.batch_log_dir()
         self.packer = Packer(site, self.policy, self.adapter, self.log_dir, project)
+        # a dry-run on the cluster refuses what the scheduler would leave pending; elsewhere: {}
+        self.scheduler_limits = scheduler_queue_limits(self.adapter, site)
 
     @property
     def common_settings(self):
@@ -48,7 +51,10 @@ class _CommandOnly(Executor):
 
 
 def is_local_rule(job) -> bool:
-    """Snakemake's job.is_local is True for everything in a dry-run (it runs no executor)."""
+    """Snakemake's job.is_local is True for everything in a dry-run (it runs no executor). A group
+    job runs on this host only if one of its members must (as GroupJob.is_local says in a real run)."""
+    if job.is_group():
+        return any(is_local_rule(member) for member in job.jobs)
     return job.rule.norun or job.rule.name in getattr(job.rule.workflow, "_localrules", set())
 
 
@@ -72,12 +78,11 @@ def install(site: dict, scripts_dir: str | None, project: Path, summary: Summary
             shared["planner"] = _CommandOnly(executor.workflow, executor.logger, site, project)
         return shared["planner"]
 
-    def request_or_problem(job, log_dir, listed):
+    def request_or_problem(job, plan, listed):
         if job in requests:
             return requests.pop(job)
         try:
-            return build_request(site, job_rule(job), job_wildcards(job), dict(job.resources.items()),
-                                 job.threads, 1, log_dir, str(project))
+            return request_of(job, site, 1, plan.log_dir, str(project), plan.scheduler_limits, plan.adapter.NAME)
         except MdflowError as error:
             problems.append(str(error))
             if listed:
@@ -93,11 +98,11 @@ def install(site: dict, scripts_dir: str | None, project: Path, summary: Summary
                 logger.info("    submission: none (local rule, runs on this host)")
             return "this host (local rule)"
         plan = planner(self)
-        request = request_or_problem(job, plan.log_dir, listed)
+        request = request_or_problem(job, plan, listed)
         if request is None:
             return "IMPOSSIBLE (see the error at the end)"
-        if ensembles.is_short(plan.policy, job_rule(job), request.walltime_min, request.cpus_per_task,
-                              request.gpus):
+        if not job.is_group() and ensembles.is_short(plan.policy, job_rule(job), request.walltime_min,
+                                                     request.cpus_per_task, request.gpus):
             requests[job] = request  # run_jobs packs it after this round
             if listed:
                 logger.info("    submission: short job, packed into an ensemble (see the plan after this round)")
@@ -132,9 +137,9 @@ def install(site: dict, scripts_dir: str | None, project: Path, summary: Summary
         for job in jobs:
             if is_local_rule(job):
                 continue
-            request = request_or_problem(job, plan.log_dir, False)
-            if request and ensembles.is_short(plan.policy, job_rule(job), request.walltime_min, request.cpus_per_task,
-                                              request.gpus):
+            request = request_or_problem(job, plan, False)
+            if request and not job.is_group() and ensembles.is_short(
+                    plan.policy, job_rule(job), request.walltime_min, request.cpus_per_task, request.gpus):
                 members.append(ensembles.Member(job, job_rule(job), request.cpus_per_task, request.walltime_min,
                                                 request.gpus))
         requests.clear()

@@ -23,14 +23,15 @@ class LedgerBook:
 
     def __init__(self, ledger: Ledger, site_name: str, statuses_of):
         self.ledger, self.site_name, self.statuses_of = ledger, site_name, statuses_of
-        self.finished_while_away = {}
+        self.finished_while_away = []
 
     def update(self, external_id, state, exit_code=None, name=None, reason=None):
         self.ledger.update(self.site_name, external_id, state, exit_code, name=name, reason=reason)
 
-    def record(self, external_id, name, rule, wildcards, outputs, scheduler, attempt, log_path, ensemble=None):
+    def record(self, external_id, name, rule, wildcards, outputs, scheduler, attempt, log_path, ensemble=None,
+               key=None):
         self.ledger.record_submission(self.site_name, external_id, name, rule, wildcards, outputs, scheduler,
-                                      attempt, log_path, ensemble)
+                                      attempt, log_path, ensemble, key)
 
     def reconcile(self):
         """A killed controller leaves its jobs in the ledger as queued/running; those that finished
@@ -39,9 +40,8 @@ class LedgerBook:
         status`) never claims a finished job still runs; unfinished ones stay for re-attaching.
         Those that succeeded are remembered: one may have finished after Snakemake planned (its
         outputs were missing then), and `lookup` adopts it instead of running it again."""
-        self.finished_while_away = {(e.name, tuple(e.outputs)): e
-                                    for e, state in self.settle(self.ledger.active(self.site_name))
-                                    if state == SUCCESS}
+        self.finished_while_away = [e for e, state in self.settle(self.ledger.active(self.site_name))
+                                    if state == SUCCESS]
 
     def settle(self, entries) -> list:
         """One status query for ledger `entries`; records the end of those that finished and returns
@@ -74,16 +74,19 @@ class LedgerBook:
                    and (directories is None or outputs_within(e.outputs, directories, project))]
         return [e for e, state in self.settle(earlier) if state in (QUEUED, RUNNING)]
 
-    def lookup(self, name: str, outputs: list):
-        """A batch job to adopt for a job named `name` with these `outputs`: (entry, finished, how)
-        or None; `how` says it for the log.
+    def lookup(self, key: str | None, name: str, outputs: list):
+        """A batch job to adopt for exactly the job with key `key` (named `name`, with these `outputs`:
+        what identifies it in rows older than keys, LedgerEntry.is_job): (entry, finished, how) or
+        None; `how` says it for the log. Never by the readable name alone: `p-q` and `p/q` share it.
         One of a killed controller that the scheduler still runs, or one that succeeded since (after
         Snakemake planned it), when all its outputs are there and no older than it. An active entry
         the scheduler no longer runs is marked (superseded when it gave no word)."""
-        finished = self.finished_while_away.pop((name, tuple(outputs)), None)
-        if finished is not None and outputs_written_by(finished, outputs):
-            return finished, True, "finished while no controller ran"
-        entry = self.ledger.active_by_name(self.site_name, name, outputs)
+        finished = next((e for e in reversed(self.finished_while_away) if e.is_job(key, name, outputs)), None)
+        if finished is not None:
+            self.finished_while_away.remove(finished)
+            if outputs_written_by(finished, outputs):
+                return finished, True, "finished while no controller ran"
+        entry = self.ledger.active_job(self.site_name, key, name, outputs)
         if entry is None:
             return None
         try:

@@ -13,16 +13,43 @@ import jinja2
 from mdflow.errors import MdflowError
 from mdflow.executors.adapter import JobRequest, format_walltime, parse_walltime
 from mdflow.executors.outcome import outcome_path
+from mdflow.ledger import job_key  # noqa: F401 (the key lives with the ledger that stores it)
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 PROFILE_TEMPLATE = "job.sh.j2"
 
 
-def sanitize_job_name(rule: str, wildcards: dict, limit: int = 120) -> str:
-    """`rule.key=value...` reduced to [A-Za-z0-9_.-]; schedulers and file systems accept it."""
+NAME_LIMIT = 120  # characters of a batch job's name (and of its log and script file names' stem)
+_EXACT_PART = re.compile(r"[A-Za-z0-9_]+(?:-+[A-Za-z0-9_]+)*")
+
+
+def sanitize_job_name(rule: str, wildcards: dict, limit: int = NAME_LIMIT) -> str:
+    """`rule.value...` reduced to [A-Za-z0-9_.-]; schedulers and file systems accept it. Readable,
+    not exact: `p-q` and `p/q` both become `p-q` (see batch_job_name)."""
     parts = [rule] + [f"{value}" for value in wildcards.values()]
     name = ".".join(re.sub(r"[^A-Za-z0-9_-]+", "-", str(p)).strip("-") or "x" for p in parts)
     return name[:limit]
+
+
+def batch_job_name(rule: str, wildcards: dict, key: str, limit: int = NAME_LIMIT, exact: bool = True) -> str:
+    """The batch job's name (also its log's and script's): the readable name when it spells rule and
+    wildcard values exactly (every value already [A-Za-z0-9_-], not starting or ending with '-', and
+    the whole within `limit`), else the readable name cut to fit plus `.h<key>`. Within one rule the
+    two forms never meet: an exact name has one part per wildcard after the rule, a keyed one
+    one more (or is cut, and ends in a part no wildcard value of an exact name would be, short of
+    a 48-bit hash collision). `exact=False` (group jobs: one group id, many group jobs) always keys."""
+    readable = sanitize_job_name(rule, wildcards, limit=10 ** 6)
+    exact = exact and all(_EXACT_PART.fullmatch(str(p)) for p in [rule, *wildcards.values()])
+    if exact and len(readable) <= limit:
+        return readable
+    return f"{readable[:limit - len(key) - 2].rstrip('.-')}.h{key}"
+
+
+def layered_runtime(levels) -> int:
+    """A group job's walltime in minutes: its members' runtimes by topological level (Snakemake's
+    GroupJob.toposorted); each level takes as long as its longest member, levels run one after
+    another. Members of a level run side by side: the group asks for their summed cores/memory."""
+    return sum(max(level) for level in levels if level)
 
 
 def queue_limits(site: dict) -> dict:
@@ -71,6 +98,29 @@ def choose_queue(site: dict, walltime_min: int, nodes: int, requested: str | Non
                       f"({described}); lower the job's runtime/nodes or segment_ps")
 
 
+def check_scheduler_limits(request: JobRequest, rule: str, site: dict, scheduler_limits: dict,
+                           scheduler: str, default_walltime: bool = False) -> None:
+    """Refuse (MdflowError, one line) a job whose walltime exceeds the limit the scheduler itself
+    reports for the queue it goes to (`scheduler_limits`: adapter.parse_queue_limits; its default
+    queue when the job names none), where the profile states no walltime limit for that queue (the
+    profile's word wins: choose_queue holds jobs to it). Slurm would keep such a job pending with
+    reason PartitionTimeLimit forever."""
+    queue = request.queue or next((q for q, limit in scheduler_limits.items() if limit.get("default")), None)
+    if queue is None or queue_limits(site).get(queue, {}).get("max_walltime_min") is not None:
+        return
+    limit = (scheduler_limits.get(queue) or {}).get("max_walltime_min")
+    if limit is None or request.walltime_min <= limit:
+        return
+    fitting = [q for q, other in scheduler_limits.items()
+               if other.get("max_walltime_min") is None or other["max_walltime_min"] >= request.walltime_min]
+    source = " (the site's default_walltime: the rule sets no runtime)" if default_walltime else ""
+    raise MdflowError(
+        f"job {request.name} (rule {rule}): runtime {request.walltime_min} min{source} exceeds the "
+        f"{format_walltime(limit)} limit of {scheduler} queue {queue}, where it would wait forever; lower the "
+        f"rule's runtime" + (f", or send it to a queue that allows it ({', '.join(fitting)}: `queue:` in the "
+                             f"profile, or resources: partition=NAME)" if fitting else ""))
+
+
 def choose_ensemble_queue(site: dict, walltime_min: int, nodes_needed: int) -> tuple:
     """(queue, nodes to ask for, why) for an ensemble whose members need `nodes_needed` nodes: the
     queue that charges the fewest node-hours. A queue with a node minimum (Theta's default: 128)
@@ -111,8 +161,11 @@ def _describe(name: str, limit: dict) -> str:
 
 
 def build_request(site: dict, rule: str, wildcards: dict, resources: dict, threads: int,
-                  attempt: int, log_dir: str, workdir: str) -> JobRequest:
-    name = sanitize_job_name(rule, wildcards)
+                  attempt: int, log_dir: str, workdir: str, outputs=(), group: bool = False) -> JobRequest:
+    """The request of one job (or one group job: `group`, with `resources` the group's and the
+    walltime its layered runtime); its key is exact (job_key), its name readable (batch_job_name)."""
+    key = job_key(rule, wildcards, outputs)
+    name = batch_job_name(rule, wildcards, key, exact=not group)
     try:
         walltime = parse_walltime(resources.get("runtime") or site.get("default_walltime", 60))
     except ValueError:
@@ -124,6 +177,7 @@ def build_request(site: dict, rule: str, wildcards: dict, resources: dict, threa
     mem = None if whole_nodes else resources.get("mem_mb")
     return JobRequest(
         name=name,
+        key=key,
         queue=queue,
         walltime_min=walltime,
         nodes=nodes,

@@ -18,7 +18,7 @@ import shutil
 from mdflow.executors.adapter import (
     classify_by_patterns, drive,
     AMBIGUOUS, FAILED, LIMIT, GONE, QUEUED, RUNNING, SUCCESS, UNKNOWN,
-    GarbledAnswer, JobRequest, JobStatus, QueryFailed, SchedulerAdapter, format_walltime,
+    GarbledAnswer, JobRequest, JobStatus, QueryFailed, SchedulerAdapter, format_walltime, parse_walltime,
 )
 
 NAME = "slurm"
@@ -68,6 +68,28 @@ NEVER_CLEARS = {
 }
 # Not listed on purpose: ReqNodeNotAvail (also "Reserved for maintenance": clears when the
 # reservation ends), JobHeldUser/JobHeldAdmin (a person releases them).
+# Families `man squeue` (JOB REASON CODES) names by wildcard: AssocMax*Limit / QOSMax*Limit "the job
+# requests a resource that violates a per-job limit" — the *PerJob* ones (QOSMaxGRESPerJob,
+# AssocMaxMemPerJob, AssocMaxNodesPerJobLimit, ...) never clear; *PerUser*/*Jobs* ones count the
+# user's running jobs and do. QOSMin* (QOSMinCpuNotSatisfied, QOSMinGRES, QOSMinMemory, QOSMinNode):
+# the job asks for less than the QOS's per-job minimum.
+NEVER_CLEARS_PATTERNS = (
+    (re.compile(r"(Assoc|QOS)Max\w*PerJob\w*"), "it asks for more than the {who}'s per-job limit allows: lower the "
+                                                 "rule's resources, or use another QOS/account"),
+    (re.compile(r"QOSMin\w+"), "it asks for less than the QOS's per-job minimum: raise the rule's resources, or use "
+                               "another QOS"),
+)
+
+
+def never_clears(reason: str) -> str | None:
+    """What to do about a pending `reason` that cannot clear by itself; None for one that can."""
+    reason = reason.split(",")[0].strip("()")
+    if reason in NEVER_CLEARS:
+        return NEVER_CLEARS[reason]
+    for pattern, hint in NEVER_CLEARS_PATTERNS:
+        if pattern.fullmatch(reason):
+            return hint.format(who="account" if reason.startswith("Assoc") else "QOS")
+    return None
 
 TRANSIENT_PATTERNS = ("Socket timed out", "temporarily unable to accept job", "Unable to contact slurm controller",
                       "Connection refused", "Zero Bytes were transmitted", "Slurm is busy",
@@ -169,7 +191,7 @@ def status_of(state: str, reason: str = "", raw_exit: str = "", wait_status: boo
     if reason in ("None", "(null)"):
         reason = ""
     if base in ACTIVE:
-        hint = NEVER_CLEARS.get(reason.split(",")[0].strip("()"))
+        hint = never_clears(reason)
         if ACTIVE[base] == QUEUED and hint:
             return JobStatus(QUEUED, reason=f"Slurm pending reason {reason}: {hint}", never_runs=True)
         return JobStatus(ACTIVE[base], reason=reason)
@@ -397,6 +419,34 @@ def parse_find_by_name(stdout: str, workdir: str) -> list[str]:
     return sorted(ids, key=int)
 
 
+# ---------------------------------------------------------------------------------- partition limits
+
+
+def partitions_argv(cluster: str | None = None) -> list[str]:
+    """Every partition (hidden ones too) with its limits, one line each."""
+    return ["scontrol", *_clusters(cluster), "--all", "--oneliner", "show", "partition"]
+
+
+def parse_partitions(returncode: int, stdout: str, stderr: str = "") -> dict:
+    """{partition: {'max_walltime_min': minutes or None (UNLIMITED, or unreadable), 'default': bool}}
+    from `scontrol --oneliner show partition` (`PartitionName=debug … Default=YES … MaxTime=00:30:00
+    …`; MaxTime may be `D-HH:MM:SS` or `UNLIMITED`). {} when the command failed."""
+    if returncode != 0:
+        return {}
+    partitions = {}
+    for line in stdout.splitlines():
+        fields = dict(re.findall(r"(\w+)=(\S*)", line))
+        name = fields.get("PartitionName")
+        if not name:
+            continue
+        try:
+            limit = parse_walltime(fields.get("MaxTime", ""))
+        except ValueError:  # UNLIMITED, INFINITE, empty: no limit we can hold a job to
+            limit = None
+        partitions[name] = {"max_walltime_min": limit, "default": fields.get("Default") == "YES"}
+    return partitions
+
+
 # ---------------------------------------------------------------------------------- the contract
 
 
@@ -427,6 +477,11 @@ class SlurmAdapter(SchedulerAdapter):
 
     def status_steps(self, ids, jobs):
         return status_steps(ids, self.state)
+
+    def queue_limits_argv(self, site):
+        return partitions_argv(site.get("cluster"))
+
+    parse_queue_limits = staticmethod(parse_partitions)
 
 
 ADAPTER = SlurmAdapter

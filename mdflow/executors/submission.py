@@ -100,8 +100,8 @@ class Submitter:
         Only a real answer counts: a failed or garbled lookup is asked again, since taking it for
         "not there" would submit the job twice, and taking garbage for an id would wait on a job
         that does not exist."""
-        name = request.name
-        known = {e.external_id for e in self.ledger.all(self.site["name"]) if e.name == name} if self.ledger else set()
+        name = request.name  # exact: it carries the job's key whenever the readable name is not (render.batch_job_name)
+        known = {e.external_id for e in self.ledger.all(self.site["name"])} if self.ledger else set()  # others' jobs
         logged = [i for i in self.logged_ids(request) if i not in logged_before | known]
         if logged:  # Cobalt's qsub logged it; qstat may have forgotten it already (done)
             return logged[-1]
@@ -133,6 +133,19 @@ class Submitter:
             return self.adapter.count_user_jobs(answer.returncode, answer.stdout, answer.stderr)
         except (RuntimeError, ValueError):
             return None
+
+
+def scheduler_queue_limits(adapter: SchedulerAdapter, site: dict, run=None) -> dict:
+    """The scheduler's own queue limits (adapter.parse_queue_limits), asked once per run; {} when the
+    adapter does not ask, or the scheduler gave no usable answer (then no job is refused on them)."""
+    argv = adapter.queue_limits_argv(site)
+    if not argv:
+        return {}
+    answer = (run or (lambda a: run_command(a, timeout=20)))(argv)
+    try:
+        return adapter.parse_queue_limits(answer.returncode, answer.stdout, answer.stderr) or {}
+    except ValueError:
+        return {}
 
 
 class SlotCounter:

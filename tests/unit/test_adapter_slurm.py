@@ -7,6 +7,8 @@ import pytest
 from golden import assert_golden
 from mdflow.executors import slurm
 from mdflow.executors.adapter import AMBIGUOUS, FAILED, FATAL, LIMIT, QUEUED, RUNNING, SUCCESS, TRANSIENT, UNKNOWN, JobRequest
+from mdflow.errors import MdflowError
+from mdflow.executors.render import build_request, check_scheduler_limits
 
 SQUEUE = """101|PENDING|Priority|0|
 102|RUNNING|None|0|
@@ -130,3 +132,61 @@ def test_ambiguous_policy_refusal_is_decided_by_the_users_own_job_count():
     assert near_limit(max_queued(site, "q"), 9) and not near_limit(max_queued(site, "q"), 2)
     assert not near_limit(max_queued(site, "q"), None)
     assert near_limit(max_queued(site, "other"), 95)
+
+# ---------------------------------------------------------------------------------- issue 18: jobs that never start
+
+# `scontrol --all --oneliner show partition` of Slurm 22.05 (the test Slurm, tests/slurm/start_slurm.sh), cut
+PARTITIONS = (
+    "PartitionName=debug AllowGroups=ALL AllowAccounts=ALL AllowQos=ALL AllocNodes=ALL Default=YES QoS=N/A "
+    "DefaultTime=NONE DisableRootJobs=NO ExclusiveUser=NO GraceTime=0 Hidden=NO MaxNodes=UNLIMITED "
+    "MaxTime=00:30:00 MinNodes=0 LLN=NO MaxCPUsPerNode=UNLIMITED Nodes=vm State=UP TotalCPUs=16\n"
+    "PartitionName=long AllowGroups=ALL AllowAccounts=ALL AllowQos=ALL AllocNodes=ALL Default=NO QoS=N/A "
+    "DefaultTime=NONE Hidden=NO MaxNodes=UNLIMITED MaxTime=2-00:00:00 MinNodes=0 Nodes=vm State=UP\n"
+    "PartitionName=open Default=NO MaxTime=UNLIMITED Nodes=vm State=UP\n")
+
+
+def test_partition_limits_from_scontrol():
+    assert slurm.parse_partitions(0, PARTITIONS) == {
+        "debug": {"max_walltime_min": 30, "default": True},
+        "long": {"max_walltime_min": 2880, "default": False},
+        "open": {"max_walltime_min": None, "default": False}}
+    assert slurm.parse_partitions(1, "", "slurm_load_partitions: Unable to contact slurm controller") == {}
+    assert slurm.partitions_argv("c2") == ["scontrol", "--clusters=c2", "--all", "--oneliner", "show", "partition"]
+
+
+@pytest.mark.parametrize("reason", [
+    "PartitionTimeLimit", "PartitionNodeLimit", "QOSMaxWallDurationPerJobLimit", "AssocMaxWallDurationPerJobLimit",
+    "InvalidAccount", "InvalidQOS", "QOSMaxNodePerJobLimit", "AssocMaxNodesPerJobLimit", "AssocMaxCpuPerJobLimit",
+    "QOSMaxGRESPerJob", "AssocMaxMemPerJob", "QOSMinGRES", "QOSMinCpuNotSatisfied", "DependencyNeverSatisfied"])
+def test_pending_reasons_that_never_clear(reason):
+    out = f"3005|PENDING|{reason}|0|\n"
+    status = slurm.parse_squeue(0, out, "")["3005"]
+    assert status.state == QUEUED and status.never_runs and reason in status.reason
+
+
+@pytest.mark.parametrize("reason", [
+    "Priority", "Resources", "QOSMaxJobsPerUserLimit", "QOSMaxSubmitJobPerUserLimit", "AssocMaxJobsLimit",
+    "QOSMaxCpuPerUserLimit", "AssocGrpCPURunMinutesLimit", "ReqNodeNotAvail", "JobHeldUser", "Dependency", "None"])
+def test_pending_reasons_that_clear_by_themselves(reason):
+    status = slurm.parse_squeue(0, f"3006|PENDING|{reason}|0|\n", "")["3006"]
+    assert status.state == QUEUED and not status.never_runs
+
+
+def test_walltime_over_the_schedulers_own_partition_limit_is_refused_in_one_line():
+    limits = slurm.parse_partitions(0, PARTITIONS)
+    site = {"name": "s"}
+    request = build_request(site, "collide", {"v": "x"}, {"runtime": 45}, 1, 1, "logs", "/p")
+    with pytest.raises(MdflowError) as refused:  # no queue named: Slurm's default partition (debug)
+        check_scheduler_limits(request, "collide", site, limits, "slurm")
+    assert str(refused.value) == (
+        "job collide.x (rule collide): runtime 45 min exceeds the 00:30:00 limit of slurm queue debug, where it "
+        "would wait forever; lower the rule's runtime, or send it to a queue that allows it (long, open: `queue:` "
+        "in the profile, or resources: partition=NAME)")
+    with pytest.raises(MdflowError, match=r"runtime 60 min \(the site's default_walltime: the rule sets no runtime\)"):
+        check_scheduler_limits(build_request(site, "r", {}, {}, 1, 1, "logs", "/p"), "r", site, limits, "slurm",
+                               default_walltime=True)
+    check_scheduler_limits(build_request({"name": "s", "queue": "long"}, "r", {}, {"runtime": 45}, 1, 1, "l", "/p"),
+                           "r", site, limits, "slurm")  # fits
+    check_scheduler_limits(request, "r", site, {}, "slurm")  # no answer from Slurm: nothing refused
+    told = {"name": "s", "queues": {"debug": {"max_walltime": 60}}}  # the profile's word wins
+    check_scheduler_limits(build_request(told, "r", {}, {"runtime": 45}, 1, 1, "l", "/p"), "r", told, limits, "slurm")

@@ -7,7 +7,9 @@ import pytest
 from golden import assert_golden
 from mdflow.errors import MdflowError
 from mdflow.executors import adapters
-from mdflow.executors.render import build_request, choose_queue, render_script, sanitize_job_name
+from mdflow.executors.render import (
+    batch_job_name, build_request, choose_queue, job_key, layered_runtime, render_script, sanitize_job_name,
+)
 from mdflow.profiles import load_profile, materialize
 import yaml
 
@@ -40,6 +42,44 @@ def test_profile_template_override(tmp_path):
 def test_job_names_are_sanitized():
     assert sanitize_job_name("simulate", {"system": "a b;rm -rf /", "replica": "0"}) == "simulate.a-b-rm--rf.0"
     assert sanitize_job_name("all", {}) == "all"
+
+
+def test_jobs_whose_readable_names_collide_get_different_keys_and_batch_names():
+    """Issue 18: `p-q` and `p/q` were both the batch job `collide.p-q`; so were values cut at 120 chars."""
+    one = build_request({"name": "s"}, "collide", {"v": "p-q"}, {"runtime": 5}, 1, 1, "logs", "/p", ["out/p-q.txt"])
+    two = build_request({"name": "s"}, "collide", {"v": "p/q"}, {"runtime": 5}, 1, 1, "logs", "/p", ["out/p/q.txt"])
+    assert sanitize_job_name("collide", {"v": "p-q"}) == sanitize_job_name("collide", {"v": "p/q"})
+    assert one.key != two.key and one.name != two.name and one.log_path != two.log_path
+    assert one.name == "collide.p-q"  # exact readable names stay as they were
+    assert two.name == f"collide.p-q.h{two.key}" and len(two.key) == 12
+    long_a, long_b = "x" * 130 + "a", "x" * 130 + "b"
+    names = [batch_job_name("r", {"v": v}, job_key("r", {"v": v}, [v])) for v in (long_a, long_b)]
+    assert names[0] != names[1] and all(len(n) <= 120 for n in names)
+    assert all(set(n) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") for n in names)
+    for value in ("-p", "p-", "a.b", "", "p q"):  # values sanitizing loses or changes: keyed
+        name = batch_job_name("r", {"v": value}, job_key("r", {"v": value}, []))
+        assert name.endswith(f".h{job_key('r', {'v': value}, [])}") and name[0].isalpha()
+
+
+def test_job_key_is_exact_and_stable():
+    assert job_key("r", {"a": "1", "b": "2"}, ["o/x", "o/y"]) == job_key("r", {"b": "2", "a": "1"}, ["o/y", "o/x"])
+    assert job_key("r", {"a": "1"}, ["o/x"]) != job_key("r", {"a": "1"}, ["p/x"])  # another campaign's outputs
+    assert job_key("r", {"a": "1"}, []) != job_key("s", {"a": "1"}, [])
+    assert job_key("r", {"a": "1", "b": "2"}, []) != job_key("r", {"a": "2", "b": "1"}, [])
+
+
+def test_group_jobs_are_always_keyed():
+    key = job_key("g_a_b_c", {}, ["out/a.txt", "out/b.txt", "out/c.txt"])
+    assert batch_job_name("g_a_b_c", {}, key, exact=False) == f"g_a_b_c.h{key}"
+    request = build_request({"name": "s"}, "g_a_b_c", {}, {"runtime": 9}, 2, 1, "logs", "/p", ["out/c.txt"], group=True)
+    assert request.name.startswith("g_a_b_c.h") and request.walltime_min == 9
+
+
+def test_group_walltime_is_layered():
+    """Per topological level the longest member, levels one after another."""
+    assert layered_runtime([[3, 4], [5]]) == 9
+    assert layered_runtime([[10]]) == 10
+    assert layered_runtime([[1, 1, 1], [2, 7], [], [4]]) == 12
 
 
 SITE = {"name": "s", "queue": "short", "queues": {"short": {"max_walltime": 30}, "long": {"max_walltime": "48:00:00"},

@@ -1,0 +1,76 @@
+"""Plain (non-MD) Snakemake workflows through mdflow's executor on the real Slurm (issue 18):
+jobs whose readable names collide are still two batch jobs, and a `group:` runs as ONE batch job."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, run_short_tasks
+from mdflow.ledger import Ledger
+
+WORKFLOWS = REPO / "tests/workflows"
+
+
+def site(queue: str) -> str:
+    return f"scheduler: slurm\nname: testslurm\nqueue: {queue}\nlogdir: logs/batch\n"
+
+
+def test_wildcard_values_whose_names_collide_are_two_batch_jobs(slurm, tmp_path):
+    # `p/q` becomes ready while `p-q`'s batch job (readable name collide.p-q too) still runs
+    result = run_short_tasks(tmp_path, site(slurm), {}, snakefile=WORKFLOWS / "collide/Snakefile", timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    first, second = (tmp_path / "out/p-q.txt").read_text().split(), (tmp_path / "out/p/q.txt").read_text().split()
+    assert first[1:] == ["p-q"] and second[1:] == ["p/q"] and first[0] != second[0]  # each its own batch job
+    entries = [e for e in Ledger(tmp_path / ".mdflow/ledger.sqlite").all() if e.rule == "collide"]
+    assert len(entries) == 2 and len({e.key for e in entries}) == 2 and len({e.name for e in entries}) == 2
+    assert {e.external_id for e in entries} == {first[0], second[0]}
+    assert "Re-attached" not in result.stderr
+
+
+ENSEMBLES = "cores_per_node: 16\nensemble:\n  short_runtime: 30\n  gather_s: 1\n"  # the group is "short"
+
+
+@pytest.mark.parametrize("policy", ["", ENSEMBLES], ids=["plain", "ensemble-policy"])
+def test_group_of_three_jobs_is_one_batch_job_with_layered_walltime(slurm, tmp_path, policy):
+    result = run_short_tasks(tmp_path, site(slurm) + policy, {}, "--default-resources", "runtime=10", "mem_mb=100",
+                             snakefile=WORKFLOWS / "group/Snakefile", timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ids = set((tmp_path / "out/c.txt").read_text().split())
+    assert len(ids) == 1 and "none" not in ids  # a, b and c ran in the same Slurm job
+    (entry,) = Ledger(tmp_path / ".mdflow/ledger.sqlite").all()
+    assert entry.external_id in ids and entry.state == "success" and entry.key
+    assert entry.outputs == ["out/a.txt", "out/b.txt", "out/c.txt"]
+    assert result.stderr.count("Submitted ") == 1 and "Submitted ensemble" not in result.stderr
+    script = next(Path(tmp_path / ".mdflow/jobs").glob("*.sh")).read_text()
+    assert "#SBATCH --time=00:09:00" in script  # max(3, 4) + 5 min
+    assert "--local-groupid" in script and "--target-jobs" in script
+    limit = subprocess.run(["scontrol", "--oneliner", "show", "job", entry.external_id], capture_output=True,
+                           text=True).stdout
+    assert "TimeLimit=00:09:00" in limit or not limit  # Slurm may have forgotten it (MinJobAge)
+
+
+DRY_RUN = ("import sys; from pathlib import Path; import mdflow.cli as c, snakemake.cli as s; "
+           "from mdflow.dryrun_summary import Summary; from mdflow.executors import dryrun; "
+           "from mdflow.executors.site import current_site; c.register_executor(); summary = Summary(); "
+           "problems = dryrun.install(current_site(), 'scripts', Path.cwd(), summary, True, None); "
+           "sys.argv = ['snakemake'] + sys.argv[1:]; s.main()")
+
+
+@pytest.mark.parametrize("policy", ["", ENSEMBLES], ids=["plain", "ensemble-policy"])
+def test_dry_run_shows_a_group_as_one_submission(tmp_path, policy):
+    import os
+    import sys
+
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site/mdflow.yaml").write_text(site("debug") + policy)
+    result = subprocess.run([sys.executable, "-c", DRY_RUN, "-n", "--snakefile", str(WORKFLOWS / "group/Snakefile"),
+                             "--executor", "mdflow", "--jobs", "5", "--default-resources", "runtime=10", "mem_mb=100"],
+                            cwd=tmp_path, env={**os.environ, "MDFLOW_SITE_PROFILE": str(tmp_path / "site")},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "submission: site testslurm (slurm), queue debug, walltime 9 min" in result.stderr + result.stdout
+    (script,) = (tmp_path / "scripts").glob("g_a_b_c.h*.sh")
+    text = script.read_text()
+    assert "#SBATCH --time=00:09:00" in text and "--local-groupid" in text
+    assert "Ensemble plan" not in result.stderr + result.stdout
