@@ -115,23 +115,36 @@ class Ledger:
 
     def record_submission(self, site, external_id, name, rule, wildcards, outputs, scheduler, attempt, log_path,
                           ensemble=None, key=None):
+        self.record_submissions(site, scheduler, external_id, log_path, ensemble,
+                                [(name, rule, wildcards, outputs, attempt, key)])
+
+    def record_submissions(self, site, scheduler, external_id, log_path, ensemble, jobs):
+        """One batch job's submission: a row per job it runs, (name, rule, wildcards, outputs, attempt,
+        key) each, in one transaction (an ensemble of 128 members is one commit, not 128)."""
         now = time.time()
         with self._connect() as db:
-            db.execute(
+            db.executemany(
                 f"INSERT OR REPLACE INTO jobs ({','.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))})",
-                (site, external_id, name, rule, json.dumps(wildcards, sort_keys=True), json.dumps(list(outputs)),
-                 scheduler, "submitted", None, attempt, log_path, now, now, ensemble, None, key),
+                [(site, external_id, name, rule, json.dumps(wildcards, sort_keys=True), json.dumps(list(outputs)),
+                  scheduler, "submitted", None, attempt, log_path, now, now, ensemble, None, key)
+                 for name, rule, wildcards, outputs, attempt, key in jobs],
             )
 
     def update(self, site, external_id, state, exit_code=None, name=None, reason=None):
         """Set the state (and the scheduler's reason) of batch job `external_id` (of its member
         `name` only, when given)."""
-        where, args = "site=? AND external_id=?", [site, external_id]
-        if name is not None:
-            where, args = where + " AND name=?", args + [name]
+        self.update_many(site, [(external_id, state, exit_code, name, reason)])
+
+    def update_many(self, site, updates):
+        """Several `update`s, (external_id, state, exit_code, name, reason) each, in one transaction."""
+        now = time.time()
         with self._connect() as db:
-            db.execute(f"UPDATE jobs SET state=?, exit_code=?, reason=?, updated=? WHERE {where}",
-                       (state, exit_code, reason or None, time.time(), *args))
+            for external_id, state, exit_code, name, reason in updates:
+                where, args = "site=? AND external_id=?", [site, external_id]
+                if name is not None:
+                    where, args = where + " AND name=?", args + [name]
+                db.execute(f"UPDATE jobs SET state=?, exit_code=?, reason=?, updated=? WHERE {where}",
+                           (state, exit_code, reason or None, now, *args))
 
     def _select(self, where: str, args: tuple) -> list[LedgerEntry]:
         with self._connect() as db:
@@ -151,12 +164,6 @@ class Ledger:
         """The latest active job named `name` (with exactly these `outputs`, when given: two campaigns'
         jobs of one rule and wildcards share a name, never their outputs)."""
         entries = [e for e in self.active(site) if e.name == name and (outputs is None or e.outputs == list(outputs))]
-        return entries[-1] if entries else None
-
-    def active_job(self, site, key, name, outputs) -> LedgerEntry | None:
-        """The latest active batch job of exactly this job (LedgerEntry.is_job: by key; by name and
-        outputs for rows older than keys)."""
-        entries = [e for e in self.active(site) if e.is_job(key, name, outputs)]
         return entries[-1] if entries else None
 
     def all(self, site=None) -> list[LedgerEntry]:

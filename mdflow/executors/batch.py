@@ -314,7 +314,7 @@ class Executor(RemoteExecutor):
         script = self.write_script(f"{request.name}.a{job.attempt}.sh",
                                    self.render(request, self.single_exec(job, request)))
         external_id = self.submit_or_fail(script, request, [job])
-        self.record(job, request, external_id, request.log_path)
+        self.record([(job, request)], external_id, request.log_path)
         self.logger.info(f"Submitted {request.name} to {self.site['name']} "
                          f"(queue {request.queue or 'default'}) as {self.adapter.NAME} job {external_id}")
 
@@ -358,8 +358,7 @@ class Executor(RemoteExecutor):
         script = self.write_script(f"{request.name}.sh", self.render(
             request, "", launches=self.ensemble_launches(ensemble, request)))
         external_id = self.submit_or_fail(script, request, jobs)
-        for job in jobs:
-            self.record(job, self.request_for(job), external_id, request.log_path, ensemble=request.name)
+        self.record([(job, self.request_for(job)) for job in jobs], external_id, request.log_path, ensemble=request.name)
         self.logger.info(f"Submitted ensemble {request.name}: {len(jobs)} jobs, {request.cpus_per_task} cores, "
                          f"{request.walltime_min} min, queue {queue or 'default'}, as {self.adapter.NAME} job {external_id}")
 
@@ -415,13 +414,16 @@ class Executor(RemoteExecutor):
                 self.report_job_error(SubmittedJobInfo(job), msg=str(error))
             raise JobsFailed(str(error)) from None
 
-    def record(self, job, request: JobRequest, external_id: str, log_path: str, ensemble: str | None = None):
+    def record(self, submitted: list, external_id: str, log_path: str, ensemble: str | None = None):
+        """The batch job `external_id` runs the (job, request) pairs of `submitted`: ledger, then Snakemake."""
         self.run_ids.add(external_id)
         self.unfinished.add(external_id)
-        self.book.record(external_id, request.name, job_rule(job), job_wildcards(job), job_outputs(job),
-                         self.adapter.NAME, job.attempt, log_path, ensemble, request.key)
-        self.report_job_submission(SubmittedJobInfo(job, external_jobid=external_id, aux={
-            "log_path": log_path, "name": request.name, "ensemble": ensemble}))
+        self.book.record(external_id, self.adapter.NAME, log_path, ensemble, [
+            (request.name, job_rule(job), job_wildcards(job), job_outputs(job), job.attempt, request.key)
+            for job, request in submitted])
+        for job, request in submitted:
+            self.report_job_submission(SubmittedJobInfo(job, external_jobid=external_id, aux={
+                "log_path": log_path, "name": request.name, "ensemble": ensemble}))
 
     # -- status -------------------------------------------------------------------------------
     async def check_active_jobs(self, active_jobs: List[SubmittedJobInfo]) -> Generator[SubmittedJobInfo, None, None]:
@@ -457,19 +459,20 @@ class Executor(RemoteExecutor):
             return
         now = time.time()
         never_run = set()
-        for job_info in active_jobs:
-            external_id = job_info.external_jobid
-            status = statuses.get(external_id)
-            verdict, decided = self.judge.decide(external_id, job_info.aux.get("log_path", ""), status, now)
-            if verdict == polling.WAIT:
-                yield job_info
-            elif verdict == polling.ACTIVE:
-                self.book.update(external_id, decided.state, name=job_info.aux.get("name"), reason=decided.reason)
-                yield job_info
-            else:
-                if status is not None and polling.decided(status) and status.never_runs:
-                    never_run.add(external_id)
-                self.conclude(job_info, decided)
+        with self.book.deferred():  # one ledger transaction per poll
+            for job_info in active_jobs:
+                external_id = job_info.external_jobid
+                status = statuses.get(external_id)
+                verdict, decided = self.judge.decide(external_id, job_info.aux.get("log_path", ""), status, now)
+                if verdict == polling.WAIT:
+                    yield job_info
+                elif verdict == polling.ACTIVE:
+                    self.book.update(external_id, decided.state, name=job_info.aux.get("name"), reason=decided.reason)
+                    yield job_info
+                else:
+                    if status is not None and polling.decided(status) and status.never_runs:
+                        never_run.add(external_id)
+                    self.conclude(job_info, decided)
         if never_run:  # it would wait in the queue forever, holding a slot under max_queued
             for argv in self.adapter.cancel_argvs(sorted(never_run)):
                 run_command(argv)
