@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from mdflow.paths import SNAKEFILE
+
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 REPLICAS, SEGMENTS = 4, 5
@@ -82,7 +84,7 @@ def mdflow_argv(profile: str) -> list:
 
 
 def snakemake_argv(project: Path) -> list:
-    return [str(VENV_BIN / "snakemake"), "--snakefile", str(REPO / "workflow/Snakefile"), "-d", str(project),
+    return [str(VENV_BIN / "snakemake"), "--snakefile", str(SNAKEFILE), "-d", str(project),
             "-n", "--cores", "all", "--config", "site_name=local", "site_workdir=scratch"]
 
 
