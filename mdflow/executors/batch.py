@@ -41,7 +41,7 @@ from mdflow.executors.launchers import SERVICE_NODE_LAUNCHERS, gpu_launch, launc
 from mdflow.executors.packing import Packer
 from mdflow.executors.reattach import LedgerBook, outputs_written_by
 from mdflow.executors.render import (
-    build_request, check_scheduler_limits, choose_queue, layered_runtime, queue_limits, render_script,
+    build_request, choose_queue, fit_scheduler_limits, layered_runtime, queue_limits, render_script,
 )
 from mdflow.executors.site import current_site
 from mdflow.executors.submission import Cancelled, SlotCounter, Submitter, scheduler_queue_limits
@@ -103,13 +103,13 @@ def job_resources(job, default_walltime) -> dict:
 def request_of(job, site: dict, attempt: int, log_dir: str, project: str, scheduler_limits: dict,
                scheduler: str) -> JobRequest:
     """The JobRequest of a job (or group job); MdflowError, one line, for a job that fits no queue
-    (the profile's limits, or those the scheduler reports: render.check_scheduler_limits)."""
+    (the profile's limits, or those the scheduler reports: render.fit_scheduler_limits)."""
     resources = job_resources(job, site.get("default_walltime", 60))
     request = build_request(site, job_rule(job), job_wildcards(job), resources, job.threads, attempt, log_dir,
                             project, job_outputs(job), job.is_group())
-    check_scheduler_limits(request, job_rule(job), site, scheduler_limits, scheduler,
-                           default_walltime=not resources.get("runtime"))
-    return request
+    own_runtime = any(m.resources.get("runtime") for m in job.jobs) if job.is_group() else job.resources.get("runtime")
+    return fit_scheduler_limits(request, job_rule(job), site, scheduler_limits, scheduler,
+                                default_walltime=not own_runtime)
 
 
 class EnsembleTargets:

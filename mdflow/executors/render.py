@@ -4,6 +4,7 @@ Templates use jinja2 block inheritance: base.sh.j2 -> <scheduler>.sh.j2 -> optio
 in the profile directory (which `{% extends "<scheduler>.sh.j2" %}` and overrides blocks).
 """
 
+import dataclasses
 import re
 import shlex
 from pathlib import Path
@@ -98,24 +99,26 @@ def choose_queue(site: dict, walltime_min: int, nodes: int, requested: str | Non
                       f"({described}); lower the job's runtime/nodes or segment_ps")
 
 
-def check_scheduler_limits(request: JobRequest, rule: str, site: dict, scheduler_limits: dict,
-                           scheduler: str, default_walltime: bool = False) -> None:
-    """Refuse (MdflowError, one line) a job whose walltime exceeds the limit the scheduler itself
-    reports for the queue it goes to (`scheduler_limits`: adapter.parse_queue_limits; its default
-    queue when the job names none), where the profile states no walltime limit for that queue (the
-    profile's word wins: choose_queue holds jobs to it). Slurm would keep such a job pending with
-    reason PartitionTimeLimit forever."""
+def fit_scheduler_limits(request: JobRequest, rule: str, site: dict, scheduler_limits: dict,
+                         scheduler: str, default_walltime: bool = False) -> JobRequest:
+    """`request` as it can run under the limit the scheduler itself reports for the queue it goes to
+    (`scheduler_limits`: adapter.parse_queue_limits; its default queue when the job names none), where
+    the profile states no walltime limit for that queue (the profile's word wins: choose_queue holds
+    jobs to it). Slurm would keep a job over it pending with reason PartitionTimeLimit forever. A job
+    whose rule sets no runtime (`default_walltime`: it has the site's) gets the queue's limit, as it
+    would where no time is asked for; one whose own runtime is over it is refused (MdflowError, one line)."""
     queue = request.queue or next((q for q, limit in scheduler_limits.items() if limit.get("default")), None)
     if queue is None or queue_limits(site).get(queue, {}).get("max_walltime_min") is not None:
-        return
+        return request
     limit = (scheduler_limits.get(queue) or {}).get("max_walltime_min")
     if limit is None or request.walltime_min <= limit:
-        return
+        return request
+    if default_walltime:
+        return dataclasses.replace(request, walltime_min=limit)
     fitting = [q for q, other in scheduler_limits.items()
                if other.get("max_walltime_min") is None or other["max_walltime_min"] >= request.walltime_min]
-    source = " (the site's default_walltime: the rule sets no runtime)" if default_walltime else ""
     raise MdflowError(
-        f"job {request.name} (rule {rule}): runtime {request.walltime_min} min{source} exceeds the "
+        f"job {request.name} (rule {rule}): runtime {request.walltime_min} min exceeds the "
         f"{format_walltime(limit)} limit of {scheduler} queue {queue}, where it would wait forever; lower the "
         f"rule's runtime" + (f", or send it to a queue that allows it ({', '.join(fitting)}: `queue:` in the "
                              f"profile, or resources: partition=NAME)" if fitting else ""))

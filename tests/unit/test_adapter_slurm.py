@@ -8,7 +8,7 @@ from golden import assert_golden
 from mdflow.executors import slurm
 from mdflow.executors.adapter import AMBIGUOUS, FAILED, FATAL, LIMIT, QUEUED, RUNNING, SUCCESS, TRANSIENT, UNKNOWN, JobRequest
 from mdflow.errors import MdflowError
-from mdflow.executors.render import build_request, check_scheduler_limits
+from mdflow.executors.render import build_request, fit_scheduler_limits
 
 SQUEUE = """101|PENDING|Priority|0|
 102|RUNNING|None|0|
@@ -172,21 +172,20 @@ def test_pending_reasons_that_clear_by_themselves(reason):
     assert status.state == QUEUED and not status.never_runs
 
 
-def test_walltime_over_the_schedulers_own_partition_limit_is_refused_in_one_line():
+def test_walltime_over_the_schedulers_own_partition_limit_is_refused_in_one_line_or_fitted_when_the_rule_sets_none():
     limits = slurm.parse_partitions(0, PARTITIONS)
     site = {"name": "s"}
     request = build_request(site, "collide", {"v": "x"}, {"runtime": 45}, 1, 1, "logs", "/p")
     with pytest.raises(MdflowError) as refused:  # no queue named: Slurm's default partition (debug)
-        check_scheduler_limits(request, "collide", site, limits, "slurm")
+        fit_scheduler_limits(request, "collide", site, limits, "slurm")
     assert str(refused.value) == (
         "job collide.x (rule collide): runtime 45 min exceeds the 00:30:00 limit of slurm queue debug, where it "
         "would wait forever; lower the rule's runtime, or send it to a queue that allows it (long, open: `queue:` "
         "in the profile, or resources: partition=NAME)")
-    with pytest.raises(MdflowError, match=r"runtime 60 min \(the site's default_walltime: the rule sets no runtime\)"):
-        check_scheduler_limits(build_request(site, "r", {}, {}, 1, 1, "logs", "/p"), "r", site, limits, "slurm",
-                               default_walltime=True)
-    check_scheduler_limits(build_request({"name": "s", "queue": "long"}, "r", {}, {"runtime": 45}, 1, 1, "l", "/p"),
+    no_runtime = build_request(site, "r", {}, {}, 1, 1, "logs", "/p")  # the site's default: 60 min
+    assert fit_scheduler_limits(no_runtime, "r", site, limits, "slurm", default_walltime=True).walltime_min == 30
+    fit_scheduler_limits(build_request({"name": "s", "queue": "long"}, "r", {}, {"runtime": 45}, 1, 1, "l", "/p"),
                            "r", site, limits, "slurm")  # fits
-    check_scheduler_limits(request, "r", site, {}, "slurm")  # no answer from Slurm: nothing refused
+    fit_scheduler_limits(request, "r", site, {}, "slurm")  # no answer from Slurm: nothing refused
     told = {"name": "s", "queues": {"debug": {"max_walltime": 60}}}  # the profile's word wins
-    check_scheduler_limits(build_request(told, "r", {}, {"runtime": 45}, 1, 1, "l", "/p"), "r", told, limits, "slurm")
+    fit_scheduler_limits(build_request(told, "r", {}, {"runtime": 45}, 1, 1, "l", "/p"), "r", told, limits, "slurm")
