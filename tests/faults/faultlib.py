@@ -106,7 +106,9 @@ def wait_for(predicate, timeout=180, what="condition", process: subprocess.Popen
         if value:
             return value
         if process is not None and process.poll() is not None:
-            raise AssertionError(f"mdflow exited ({process.returncode}) before {what}")
+            err_path = getattr(process, "err_path", None)  # where a caller sent its stderr, when it did
+            raise AssertionError(f"mdflow exited ({process.returncode}) before {what}"
+                                 + (f":\n{err_path.read_text()}" if err_path else ""))
         time.sleep(poll_s)
     raise AssertionError(f"timed out waiting for {what}")
 

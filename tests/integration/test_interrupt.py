@@ -23,6 +23,7 @@ import psutil
 import pytest
 
 from conftest import MDFLOW, add_profile, make_project, slurm_jobs
+from tests.faults import faultlib
 
 pytestmark = pytest.mark.campaign
 
@@ -78,15 +79,7 @@ def _nothing_left_behind():
 
 
 def wait_for(predicate, what: str, process=None, timeout=180):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        if process is not None and process.poll() is not None:
-            raise AssertionError(f"mdflow exited ({process.returncode}) before {what}:\n{process.err_path.read_text()}")
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return faultlib.wait_for(predicate, timeout, what, process)
 
 
 def log_shows(project: Path, pattern: str, text: str):

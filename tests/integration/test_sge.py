@@ -6,7 +6,6 @@ qdel is reported failed with a clear line, retried, and resumes from its checkpo
 import os
 import signal
 import subprocess
-import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from conftest import MDFLOW, add_profile, assert_job_ids_in_provenance, make_project, run_mdflow, run_short_tasks, task_times
 from mdflow.executors import drmaa_adapter
+from tests.faults import faultlib
 from mdflow.ledger import Ledger
 
 pytestmark = pytest.mark.campaign
@@ -37,13 +37,7 @@ def start_controller(project: Path, *args) -> subprocess.Popen:
 
 
 def wait_for(predicate, timeout=240, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
+    return faultlib.wait_for(predicate, timeout, what, poll_s=0.5)
 
 
 def sge_jobs(project: Path) -> list[dict]:
