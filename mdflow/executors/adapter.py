@@ -95,6 +95,7 @@ class JobRequest:
     tasks: int = 1
     cpus_per_task: int = 1
     mem_mb: int | None = None
+    mem_mb_per_cpu: int | None = None  # Slurm: --mem-per-cpu (stock plugin's resource); elsewhere folded into mem_mb
     gpus: int = 0
     account: str | None = None
     log_path: str = "job.log"  # stdout+stderr of the batch job

@@ -40,6 +40,7 @@ from mdflow.executors.commands import run_command  # noqa: F401 (tests and tools
 from mdflow.executors.launchers import SERVICE_NODE_LAUNCHERS, gpu_launch, launched  # noqa: F401 (same)
 from mdflow.executors.packing import Packer
 from mdflow.executors.reattach import LedgerBook, outputs_written_by
+from mdflow.executors.resource_names import unknown_names
 from mdflow.executors.render import (
     build_request, choose_queue, fit_scheduler_limits, layered_runtime, queue_limits, render_script,
 )
@@ -112,6 +113,15 @@ def request_of(job, site: dict, attempt: int, log_dir: str, project: str, schedu
                                 default_walltime=not own_runtime)
 
 
+def warn_unknown_resources(job, scheduler: str, warned: set, warn) -> None:
+    """`warn` (one line) each resource name of `job` that its batch request cannot use, once per
+    name (`warned` holds those already named): resource_names.unknown_names says which and why."""
+    for name, why in unknown_names(dict(job.resources.items()), scheduler):
+        if name not in warned:
+            warned.add(name)
+            warn(f"resource {name} (rule {job_rule(job)}) {why}: not part of the batch request")
+
+
 class EnsembleTargets:
     """Several jobs run by one inner Snakemake (an ensemble's node or GPU slot): what
     `Executor.get_job_args` needs to build their command line through format_job_exec."""
@@ -128,6 +138,7 @@ class Executor(RemoteExecutor):
             raise WorkflowError(str(error)) from None
         self.adapter = adapters.get(self.site["scheduler"])
         self.policy = ensembles.policy_from_site(self.site)
+        self.warned_resources = set()  # resource names already named as not part of any batch request
         self.project = Path.cwd()
         self.stop = threading.Event()  # set by cancel_jobs: nothing more is submitted
         self.scheduler_limits = scheduler_queue_limits(self.adapter, self.site)  # before the ledger's query
@@ -202,10 +213,12 @@ class Executor(RemoteExecutor):
     # -- what a job needs ---------------------------------------------------------------------
     def request_for(self, job: JobExecutorInterface) -> JobRequest:
         try:
-            return request_of(job, self.site, job.attempt, self.log_dir, str(self.project),
-                              getattr(self, "scheduler_limits", {}), self.adapter.NAME)
+            request = request_of(job, self.site, job.attempt, self.log_dir, str(self.project),
+                                 getattr(self, "scheduler_limits", {}), self.adapter.NAME)
         except MdflowError as error:
             raise WorkflowError(str(error)) from None
+        warn_unknown_resources(job, self.adapter.NAME, self.warned_resources, self.logger.warning)
+        return request
 
     def template_dir(self):
         return self.site.get("profile_dir") and Path(self.site["profile_dir"])

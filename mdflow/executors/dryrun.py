@@ -18,7 +18,7 @@ from snakemake.logging import logger
 from mdflow.dryrun_summary import Summary, ensemble_shape_lines, shows
 from mdflow.errors import MdflowError
 from mdflow.executors import adapters, ensembles, plugin
-from mdflow.executors.batch import Executor, job_rule, job_wildcards, request_of
+from mdflow.executors.batch import Executor, job_rule, job_wildcards, request_of, warn_unknown_resources
 from mdflow.executors.submission import scheduler_queue_limits
 from mdflow.executors.packing import Packer
 from mdflow.executors.render import choose_queue, queue_limits, render_script
@@ -71,7 +71,7 @@ def install(site: dict, scripts_dir: str | None, project: Path, summary: Summary
         Path(scripts_dir).mkdir(parents=True, exist_ok=True)
     original_printjob = _original.setdefault("printjob", dryrun.Executor.printjob)
     original_run_jobs = _original.setdefault("run_jobs", dryrun.Executor.run_jobs)
-    shared, requests = {}, {}
+    shared, requests, warned = {}, {}, set()
 
     def planner(executor) -> _CommandOnly:
         if "planner" not in shared:
@@ -81,6 +81,7 @@ def install(site: dict, scripts_dir: str | None, project: Path, summary: Summary
     def request_or_problem(job, plan, listed):
         if job in requests:
             return requests.pop(job)
+        warn_unknown_resources(job, plan.adapter.NAME, warned, logger.warning)
         try:
             return request_of(job, site, 1, plan.log_dir, str(project), plan.scheduler_limits, plan.adapter.NAME)
         except MdflowError as error:

@@ -14,6 +14,7 @@ import jinja2
 from mdflow.errors import MdflowError
 from mdflow.executors.adapter import JobRequest, format_walltime, parse_walltime
 from mdflow.executors.outcome import outcome_path
+from mdflow.executors.resource_names import batch_resources
 from mdflow.ledger import job_key  # noqa: F401 (the key lives with the ledger that stores it)
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -175,26 +176,29 @@ def build_request(site: dict, rule: str, wildcards: dict, resources: dict, threa
         raise MdflowError(f"job {name}: resource runtime={resources.get('runtime')!r} is not a positive "
                           f"number of minutes or HH:MM:SS") from None
     nodes = int(resources.get("nodes") or 1)
-    queue = choose_queue(site, walltime, nodes, resources.get("queue") or resources.get("partition"), name)
+    tasks = int(resources.get("tasks") or 1)
+    cpus_per_task = int(resources.get("cpus_per_task") or threads or 1)
+    named = batch_resources(resources, site.get("scheduler"), tasks * cpus_per_task, name)
+    queue = choose_queue(site, walltime, nodes, named.queue, name)
     whole_nodes = bool(site.get("whole_nodes"))
-    mem = None if whole_nodes else resources.get("mem_mb")
     return JobRequest(
         name=name,
         key=key,
         queue=queue,
         walltime_min=walltime,
         nodes=nodes,
-        tasks=int(resources.get("tasks") or 1),
-        cpus_per_task=int(resources.get("cpus_per_task") or threads or 1),
-        mem_mb=int(mem) if mem else None,
+        tasks=tasks,
+        cpus_per_task=cpus_per_task,
+        mem_mb=None if whole_nodes else named.mem_mb,
+        mem_mb_per_cpu=None if whole_nodes else named.mem_mb_per_cpu,
         # a job's GPUs are asked for where the site has them (gpus_per_node): CPU-only sites unchanged
         gpus=int(resources.get("gpus") or resources.get("gpu") or 0) if site.get("gpus_per_node") else 0,
-        account=site.get("account"),
+        account=named.account or site.get("account"),
         log_path=f"{log_dir}/{name}.a{attempt}.log",
         workdir=workdir,
-        extra=tuple(site.get("directives") or ()),
+        extra=tuple(site.get("directives") or ()) + named.directives,
         select_extra=site.get("select_extra", ""),
-        cluster=site.get("cluster"),
+        cluster=named.cluster or site.get("cluster"),
         whole_nodes=whole_nodes,
     )
 

@@ -116,6 +116,8 @@ def directives(request: JobRequest) -> list[str]:
         lines.append(f"--account={request.account}")
     if request.mem_mb:
         lines.append(f"--mem={request.mem_mb}M")
+    elif request.mem_mb_per_cpu:
+        lines.append(f"--mem-per-cpu={request.mem_mb_per_cpu}M")
     if request.gpus and not request.whole_nodes:  # TACC refuses --gres/--gpus-per-task: GPU nodes come whole
         lines.append(f"--gpus={request.gpus}")
     if request.cluster:

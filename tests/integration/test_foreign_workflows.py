@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_short_tasks
+from conftest import REPO, emulator_env, run_short_tasks
 from mdflow.ledger import Ledger
 
 WORKFLOWS = REPO / "tests/workflows"
@@ -74,3 +74,45 @@ def test_dry_run_shows_a_group_as_one_submission(tmp_path, policy):
     text = script.read_text()
     assert "#SBATCH --time=00:09:00" in text and "--local-groupid" in text
     assert "Ensemble plan" not in result.stderr + result.stdout
+
+
+def warnings_about(stderr: str, name: str) -> int:
+    return sum(1 for line in stderr.splitlines() if line.startswith(f"resource {name} (rule "))
+
+
+def test_stock_slurm_plugin_resource_names_move_over_unedited(slurm, tmp_path):
+    result = run_short_tasks(tmp_path, site(slurm), {"partition": slurm}, "--retries", "1",
+                             snakefile=WORKFLOWS / "stock_resources/Snakefile", timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    flaky_id, threads = (tmp_path / "out/flaky.txt").read_text().split()
+    assert threads == "2"
+    counted, summed = (tmp_path / "out/summed.txt").read_text().split()
+    assert counted == summed != "none"  # the group ran as one batch job
+    entries = {(e.rule, e.attempt): e for e in Ledger(tmp_path / ".mdflow/ledger.sqlite").all()}
+    assert entries[("flaky", 1)].state == "failed" and entries[("flaky", 2)].external_id == flaky_id
+    script = next(Path(tmp_path / ".mdflow/jobs").glob("flaky.a2.sh")).read_text()
+    for line in (f"--partition={slurm}", "--mem-per-cpu=150M", "--comment=moved-over", "--cpus-per-task=2"):
+        assert f"#SBATCH {line}\n" in script
+    assert "#SBATCH --mem=" not in script  # --mem-per-cpu wins, as under the stock plugin
+    shown = subprocess.run(["scontrol", "--oneliner", "show", "job", flaky_id], capture_output=True, text=True).stdout
+    if shown:  # Slurm may have forgotten it (MinJobAge)
+        assert f"Partition={slurm} " in shown and "MinMemoryCPU=150M" in shown and "Comment=moved-over" in shown
+    assert warnings_about(result.stderr, "licence") == 1  # named once, though two attempts asked for it
+    assert warnings_about(result.stderr, "slurm_partition") == 0 and warnings_about(result.stderr, "slurm_extra") == 0
+
+
+@pytest.mark.parametrize("scheduler, queue", [("pbs", "debug"), ("cobalt", "default")])
+def test_plain_workflow_with_groups_and_retries_under_emulated_scheduler(slurm, tmp_path, scheduler, queue):
+    site_yaml = f"scheduler: {scheduler}\nname: test{scheduler}\nqueue: {queue}\nlogdir: logs/batch\n"
+    result = run_short_tasks(tmp_path, site_yaml, {}, "--retries", "1", snakefile=WORKFLOWS / "stock_resources/Snakefile",
+                             env_extra=emulator_env(tmp_path, scheduler), timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    counted, summed = (tmp_path / "out/summed.txt").read_text().split()
+    assert counted == summed != "none"  # the group ran as one batch job of the emulated scheduler
+    entries = {(e.rule, e.attempt): e for e in Ledger(tmp_path / ".mdflow/ledger.sqlite").all()}
+    assert {e.scheduler for e in entries.values()} == {scheduler}
+    assert entries[("flaky", 1)].state == "failed" and entries[("flaky", 2)].state == "success"
+    script = next(Path(tmp_path / ".mdflow/jobs").glob("flaky.a2.sh")).read_text()
+    assert {"pbs": ":mem=300mb", "cobalt": "#COBALT -q default"}[scheduler] in script  # 150 MB x 2 CPUs
+    for name in ("slurm_partition", "slurm_extra", "licence"):  # Slurm's names mean nothing here: said once
+        assert warnings_about(result.stderr, name) == 1, result.stderr[-3000:]
