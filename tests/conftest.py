@@ -99,6 +99,25 @@ def slurm() -> str:
     return "debug"
 
 
+SSHD_STATE = Path("/tmp/mdflow-sshd")
+SSHD_PORT = 2222
+
+
+@pytest.fixture(scope="session")
+def sshd() -> dict:
+    """A real OpenSSH server on 127.0.0.1:2222 with two site accounts (tests/ssh/start_sshd.sh):
+    {'port', 'state', 'options' (ssh_options lines a site profile needs), 'python' (the sites' own)};
+    skip with its reason when impossible."""
+    result = subprocess.run(["bash", str(REPO / "tests/ssh/start_sshd.sh")], capture_output=True, text=True,
+                            timeout=600, env={**os.environ, "MDFLOW_TEST_SSH_STATE": str(SSHD_STATE),
+                                              "MDFLOW_TEST_SSH_PORT": str(SSHD_PORT)})
+    if result.returncode != 0:
+        pytest.skip(f"no sshd here: {(result.stderr or result.stdout).strip().splitlines()[-1:]}")
+    return {"port": SSHD_PORT, "state": SSHD_STATE, "python": str(SSHD_STATE / "site-python/bin/python"),
+            "options": [f"IdentityFile={SSHD_STATE}/id_ed25519", "IdentitiesOnly=yes",
+                        f"UserKnownHostsFile={SSHD_STATE}/known_hosts"]}
+
+
 def add_profile(project: Path, name: str, site: str, options: str = "") -> None:
     directory = project / "profiles" / name
     directory.mkdir(parents=True, exist_ok=True)

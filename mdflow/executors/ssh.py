@@ -1,0 +1,312 @@
+"""A remote site reached over SSH (issue 16): its commands, its files, its checks.
+
+OpenSSH's own client, not a Python SSH library: it reads the user's ~/.ssh/config, agent, keys and
+known_hosts as every other tool of theirs does (ProxyJump, Kerberos/GSSAPI and hardware keys
+included, which clusters' login nodes often require), rsync runs over it, and its ControlMaster
+multiplexes every command and transfer of a run over ONE connection per site (`ControlPersist`
+keeps it between polls), so a poll costs a channel, not a login. No password is ever asked for or
+stored (BatchMode=yes); host keys are always checked: options that would turn the check off are
+refused.
+
+Every remote command is an argv list, joined with POSIX shell quoting for the remote login shell
+(which must be a POSIX shell: sh, bash, zsh, dash). Host, user and options are checked before they
+reach ssh's command line, so none of them can be taken for an option.
+"""
+
+import dataclasses
+import hashlib
+import os
+import re
+import shlex
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from mdflow.errors import MdflowError
+from mdflow.io_atomic import sha256_file
+
+HOST_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:]+:[0-9A-Fa-f:.]*")
+USER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+OPTION_RE = re.compile(r"([A-Za-z][A-Za-z0-9]*)=([^\x00-\x1f\x7f'\"]+)")
+# options that would let a run go on without checking whose host it talks to, or that mdflow sets
+UNSAFE_OPTIONS = {"stricthostkeychecking": ("no", "off", "accept-new"), "userknownhostsfile": ("/dev/null",),
+                  "globalknownhostsfile": ("/dev/null",)}
+MANAGED_OPTIONS = {"batchmode", "controlmaster", "controlpath", "controlpersist"}
+CONNECTION_FAILED = 255   # ssh's own exit status: no connection, lost connection, refused key
+TRANSFER_TRIES = 4
+HOST_KEY_MESSAGES = ("Host key verification failed", "REMOTE HOST IDENTIFICATION HAS CHANGED",
+                     "No matching host key", "host key for", "have requested strict checking")
+
+
+@dataclasses.dataclass(frozen=True)
+class SshTarget:
+    """Where a site's commands go: `host` (and `user`, `port`, `ssh_options`) of its mdflow.yaml."""
+
+    site: str
+    host: str
+    user: str | None = None
+    port: int | None = None
+    options: tuple = ()      # "Key=Value" items, passed as `-o Key=Value`
+
+    @property
+    def destination(self) -> str:
+        return f"{self.user}@{self.host}" if self.user else self.host
+
+
+def target_of(site: dict) -> SshTarget | None:
+    """The site's SSH target, or None for a site mdflow runs on; MdflowError (one line) for a host,
+    user, port or option that cannot be used safely."""
+    host = site.get("host")
+    if not host:
+        return None
+    name = site.get("name", "this site")
+    where = f"site {name}"
+    if not isinstance(host, str) or not HOST_RE.fullmatch(host) or host.startswith("-"):
+        raise MdflowError(f"{where}: host {host!r} is not a host name or address (letters, digits, . _ - ; "
+                          f"an IPv6 address)")
+    user = site.get("user")
+    if user is not None and (not isinstance(user, str) or not USER_RE.fullmatch(user)):
+        raise MdflowError(f"{where}: user {user!r} is not a user name (letters, digits, . _ -, not starting with -)")
+    port = site.get("port")
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
+        raise MdflowError(f"{where}: port {port!r} is not a port number (1-65535)")
+    options = []
+    for item in site.get("ssh_options") or []:
+        match = OPTION_RE.fullmatch(str(item))
+        if not match:
+            raise MdflowError(f"{where}: ssh_options item {item!r} is not one `Key=Value` option "
+                              f"(no quotes or line breaks)")
+        key, value = match.group(1).lower(), match.group(2).strip().lower()
+        if value in UNSAFE_OPTIONS.get(key, ()):
+            raise MdflowError(f"{where}: ssh_options {item!r} would stop checking the host's key; add the key to "
+                              f"known_hosts instead (connect once with ssh)")
+        if key in MANAGED_OPTIONS:
+            raise MdflowError(f"{where}: ssh_options {item!r} is set by mdflow (one shared connection, no prompts)")
+        options.append(str(item))
+    return SshTarget(name, host, user, port, tuple(options))
+
+
+def control_dir() -> Path:
+    """Where the per-site ControlMaster sockets live: short (a socket path has ~100 characters),
+    private to this user."""
+    path = Path(tempfile.gettempdir()) / f"mdflow-ssh-{os.getuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    if path.stat().st_uid != os.getuid() or path.stat().st_mode & 0o077:
+        raise MdflowError(f"{path}: not a private directory of this user; remove it")
+    return path
+
+
+class Ssh:
+    """Commands and files of one remote site, over one multiplexed connection."""
+
+    def __init__(self, target: SshTarget, persist_s: int = 600, connect_timeout_s: int = 20):
+        self.target = target
+        self.persist_s, self.connect_timeout_s = persist_s, connect_timeout_s
+        self.socket_dir = control_dir()
+
+    # -- command lines ------------------------------------------------------------------------
+    def ssh_options(self) -> list[str]:
+        """ssh's options for this site (no destination): the user's, then the connection sharing."""
+        argv = []
+        for option in self.target.options:
+            argv += ["-o", option]
+        argv += ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={self.connect_timeout_s}",
+                 "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3",
+                 "-o", "ControlMaster=auto", "-o", f"ControlPath={self.socket_dir}/%C",
+                 "-o", f"ControlPersist={self.persist_s}"]
+        if self.target.port:
+            argv += ["-p", str(self.target.port)]
+        return argv
+
+    def argv(self, remote_argv: list) -> list[str]:
+        """The local argv that runs `remote_argv` on the site, each word quoted for its shell."""
+        return ["ssh", *self.ssh_options(), "--", self.target.destination, shlex.join(str(a) for a in remote_argv)]
+
+    # -- running ------------------------------------------------------------------------------
+    def run(self, remote_argv: list, timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess:
+        """Run `remote_argv` on the site, as commands.run_command runs one here: a hang, a lost
+        connection or a missing ssh is a failed answer (exit 124, 255, 127), not an exception.
+        Refused host keys raise MdflowError: no retry can fix them."""
+        argv = self.argv(remote_argv)
+        try:
+            answer = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=input,
+                                    stdin=None if input is not None else subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            return subprocess.CompletedProcess(argv, 124, "", f"{remote_argv[0]} on {self.target.host} timed out "
+                                                              f"after {timeout} s")
+        except FileNotFoundError:
+            return subprocess.CompletedProcess(argv, 127, "", "ssh: command not found")
+        if answer.returncode == CONNECTION_FAILED:
+            self.refuse_host_key(answer.stderr)
+        return answer
+
+    def __call__(self, remote_argv: list, timeout: float = 120) -> subprocess.CompletedProcess:
+        return self.run(remote_argv, timeout=timeout)
+
+    def refuse_host_key(self, stderr: str) -> None:
+        if any(message in stderr for message in HOST_KEY_MESSAGES):
+            raise MdflowError(f"site {self.target.site}: the host key of {self.target.host} is not known or has "
+                              f"changed; check it and add it to known_hosts (`ssh {self.target.destination}` once), "
+                              f"mdflow does not accept unknown keys")
+
+    def check(self, remote_argv: list, what: str, timeout: float = 120) -> str:
+        """Run and return stdout; MdflowError (one line) naming `what` when it fails."""
+        answer = self.run(remote_argv, timeout=timeout)
+        if answer.returncode != 0:
+            last = (answer.stderr.strip().splitlines() or [f"exit status {answer.returncode}"])[-1]
+            raise MdflowError(f"site {self.target.site} ({self.target.host}): {what} failed: {last}")
+        return answer.stdout
+
+    def close(self) -> None:
+        """End the shared connection (ControlPersist would end it after persist_s idle seconds)."""
+        subprocess.run(["ssh", *self.ssh_options(), "-O", "exit", "--", self.target.destination],
+                       capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+
+    def connected(self) -> bool:
+        """Whether the shared connection is up (`ssh -O check`)."""
+        return subprocess.run(["ssh", *self.ssh_options(), "-O", "check", "--", self.target.destination],
+                              capture_output=True, timeout=30, stdin=subprocess.DEVNULL).returncode == 0
+
+    # -- files --------------------------------------------------------------------------------
+    def rsync_shell(self) -> str:
+        """rsync's -e: ssh with this site's options, quoted as rsync splits it (single quotes; the
+        options hold none: target_of refuses them)."""
+        return shlex.join(["ssh", *self.ssh_options()])
+
+    def push_file(self, local: Path, remote_path: str, tries: int = TRANSFER_TRIES) -> str:
+        """Copy `local` to `remote_path` on the site: into a temporary name beside it, checked by
+        sha256 there, then renamed; a dropped connection is retried. Returns the sha256."""
+        digest = sha256_file(local)
+        part = f"{remote_path}.part-{os.getpid()}"
+        self.retry(lambda: self.copy_up(Path(local), part), f"copying {local} to {remote_path}", tries)
+        place = ('h=$(sha256sum < "$1" | cut -d" " -f1); if [ "$h" != "$2" ]; then rm -f -- "$1"; '
+                 'echo "checksum mismatch: got $h" >&2; exit 65; fi; mv -f -- "$1" "$3"')
+        self.retry(lambda: self.run(["sh", "-c", place, "sh", part, digest, remote_path]),
+                   f"placing {remote_path}", tries)
+        return digest
+
+    def copy_up(self, local: Path, remote_path: str) -> subprocess.CompletedProcess:
+        argv = ["rsync", "--protect-args", "--times", "-e", self.rsync_shell(), "--", str(local),
+                f"{self.target.destination}:{remote_path}"]
+        self.mkdir(posix_parent(remote_path))
+        return _run_local(argv, timeout=3600)
+
+    def pull_file(self, remote_path: str, local: Path, expected_sha256: str | None = None,
+                  tries: int = TRANSFER_TRIES) -> str:
+        """Copy `remote_path` to `local`: to a temporary name beside it, checked against
+        `expected_sha256` (else the site's own sha256sum of the file), then renamed. A half-copied
+        file never appears under `local`; a dropped connection is retried. Returns the sha256."""
+        local = Path(local)
+        if expected_sha256 is None:
+            out = self.check(["sh", "-c", 'sha256sum < "$1"', "sh", remote_path], f"checksumming {remote_path}")
+            expected_sha256 = out.split()[0]
+        local.parent.mkdir(parents=True, exist_ok=True)
+        part = local.with_name(f".{local.name}.part-{os.getpid()}")
+        argv = ["rsync", "--protect-args", "--times", "-e", self.rsync_shell(), "--",
+                f"{self.target.destination}:{glob_escaped(remote_path)}", str(part)]
+        try:
+            for attempt in range(tries):
+                self.retry(lambda: _run_local(argv, timeout=3600), f"copying {remote_path} from the site", tries)
+                got = sha256_file(part)
+                if got == expected_sha256:
+                    os.replace(part, local)
+                    return got
+                part.unlink()
+            raise MdflowError(f"site {self.target.site}: {remote_path} arrived with sha256 {got}, expected "
+                              f"{expected_sha256}, {tries} times; it was not placed at {local}")
+        finally:
+            part.unlink(missing_ok=True)
+
+    def mkdir(self, remote_dir: str) -> None:
+        self.retry(lambda: self.run(["mkdir", "-p", "--", remote_dir]), f"creating {remote_dir}")
+
+    def write_text(self, remote_path: str, text: str) -> None:
+        """`text` as the file `remote_path` (a batch script): sent on stdin, renamed into place."""
+        part = f"{remote_path}.part-{os.getpid()}"
+        script = 'mkdir -p -- "$(dirname -- "$1")" && cat > "$2" && chmod +x "$2" && mv -f -- "$2" "$1"'
+        self.retry(lambda: self.run(["sh", "-c", script, "sh", remote_path, part], input=text),
+                   f"writing {remote_path}")
+
+    def read_texts(self, remote_paths: list) -> dict:
+        """{path: text or None when absent} of several small files, in one command."""
+        if not remote_paths:
+            return {}
+        marker = "mdflow-" + hashlib.sha256(os.urandom(16)).hexdigest()[:16]
+        script = ('m=$1; shift; for f in "$@"; do if [ -f "$f" ]; then printf "%s present %s\\n" "$m" "$f"; cat -- "$f"; '
+                  'printf "\\n"; else printf "%s absent %s\\n" "$m" "$f"; fi; done')
+        answer = self.run(["sh", "-c", script, "sh", marker, *remote_paths])
+        if answer.returncode != 0:
+            raise RuntimeError(f"reading {len(remote_paths)} file(s) on {self.target.host}: "
+                               f"{answer.stderr.strip() or answer.returncode}")
+        return parse_file_listing(answer.stdout, marker, remote_paths)
+
+    def retry(self, attempt, what: str, tries: int = TRANSFER_TRIES) -> subprocess.CompletedProcess:
+        """Run `attempt()` until it succeeds; a lost connection (255) or rsync's connection/IO
+        failures (10-14, 23, 30, 35) are retried with backoff; anything else is MdflowError."""
+        delay = 1.0
+        for number in range(1, tries + 1):
+            answer = attempt()
+            if answer.returncode == 0:
+                return answer
+            if answer.returncode == CONNECTION_FAILED:
+                self.refuse_host_key(answer.stderr)
+            passing = answer.returncode in (CONNECTION_FAILED, 124, 10, 11, 12, 13, 14, 23, 30, 35)
+            if not passing or number == tries:
+                last = (answer.stderr.strip().splitlines() or [f"exit status {answer.returncode}"])[-1]
+                raise MdflowError(f"site {self.target.site} ({self.target.host}): {what} failed: {last}")
+            time.sleep(delay)
+            delay = min(delay * 2, 30.0)
+        raise AssertionError("unreachable")
+
+
+def parse_file_listing(text: str, marker: str, paths: list) -> dict:
+    """Ssh.read_texts' answer -> {path: text | None}: each present file is its marker line, its
+    content, then one newline."""
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines.pop()
+    found, current, body = {}, None, []
+    for line in lines + [f"{marker} end -"]:
+        if not line.startswith(marker + " "):
+            body.append(line)
+            continue
+        if current is not None:
+            found[current] = "\n".join(body)
+        _, state, path = line.split(" ", 2)
+        current, body = (path if state == "present" else None), []
+    return {path: found.get(path) for path in paths}
+
+
+def glob_escaped(path: str) -> str:
+    """A remote source path as rsync's receiver takes it literally: it expands wildcards in source
+    paths itself, --protect-args or not."""
+    return re.sub(r"([\\*?\[])", r"\\\1", path)
+
+
+def posix_parent(path: str) -> str:
+    return path.rsplit("/", 1)[0] if "/" in path.strip("/") else ("/" if path.startswith("/") else ".")
+
+
+def _run_local(argv: list, timeout: float) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(argv, 124, "", f"{argv[0]} timed out after {timeout} s")
+    except FileNotFoundError:
+        return subprocess.CompletedProcess(argv, 127, "", f"{argv[0]}: command not found")
+
+
+def check_remote_side(ssh: Ssh, python: str, commands: list) -> None:
+    """Before submitting anything: the site has the scheduler's commands and a Python with mdflow
+    and Snakemake (`python:` of the site). MdflowError, one line naming what is missing."""
+    script = ('py=$1; shift; for c in "$@"; do command -v "$c" >/dev/null 2>&1 || echo "command $c"; done; '
+              '"$py" -c "import mdflow, snakemake" >/dev/null 2>&1 || echo "python $py with mdflow and snakemake"')
+    answer = ssh.run(["sh", "-c", script, "sh", python, *commands], timeout=60)
+    if answer.returncode != 0:
+        last = (answer.stderr.strip().splitlines() or [f"exit status {answer.returncode}"])[-1]
+        raise MdflowError(f"site {ssh.target.site}: cannot reach {ssh.target.destination}: {last}")
+    missing = [line for line in answer.stdout.splitlines() if line.strip()]
+    if missing:
+        raise MdflowError(f"site {ssh.target.site} ({ssh.target.host}) lacks: {'; '.join(missing)} "
+                          f"(set `python:` or `env:` in its mdflow.yaml)")
