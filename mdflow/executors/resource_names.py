@@ -122,7 +122,7 @@ def slurm_extra_options(text, job: str) -> list[str]:
 
 def _megabytes(resources: dict, name: str, job: str) -> int | None:
     value = resources.get(name)
-    if value in (None, "", 0):
+    if value in (None, "", 0) or type(value).__name__ == "TBDString":  # a dry-run's "<TBD>": not known yet
         return None
     try:
         megabytes = int(value)

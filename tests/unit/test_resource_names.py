@@ -66,3 +66,9 @@ def test_slurm_extra_keeps_options_mdflow_does_not_set():
 def test_memory_that_is_not_megabytes_is_refused_in_one_line(value):
     with pytest.raises(MdflowError, match=f"job j: resource mem_mb_per_cpu={value!r} is not a positive whole number"):
         batch_resources({"mem_mb_per_cpu": value}, "slurm", 1, "j")
+
+
+def test_memory_a_dry_run_cannot_know_yet_is_left_out():
+    from snakemake.common.tbdstring import TBDString
+
+    assert batch_resources({"mem_mb": TBDString(), "mem_mb_per_cpu": TBDString()}, "slurm", 1, "j").mem_mb is None
