@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from mdflow.errors import MdflowError
+from mdflow.executors.commands import run_command
 from mdflow.io_atomic import sha256_file
 
 HOST_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:]+:[0-9A-Fa-f:.]*")
@@ -190,7 +191,7 @@ class Ssh:
         argv = ["rsync", "--protect-args", "--times", "-e", self.rsync_shell(), "--", str(local),
                 f"{self.target.destination}:{remote_path}"]
         self.mkdir(posix_parent(remote_path))
-        return _run_local(argv, timeout=3600)
+        return run_command(argv, timeout=3600)
 
     def pull_file(self, remote_path: str, local: Path, expected_sha256: str | None = None,
                   tries: int = TRANSFER_TRIES) -> str:
@@ -207,7 +208,7 @@ class Ssh:
                 f"{self.target.destination}:{glob_escaped(remote_path)}", str(part)]
         try:
             for attempt in range(tries):
-                self.retry(lambda: _run_local(argv, timeout=3600), f"copying {remote_path} from the site", tries)
+                self.retry(lambda: run_command(argv, timeout=3600), f"copying {remote_path} from the site", tries)
                 got = sha256_file(part)
                 if got == expected_sha256:
                     os.replace(part, local)
@@ -286,15 +287,6 @@ def glob_escaped(path: str) -> str:
 
 def posix_parent(path: str) -> str:
     return path.rsplit("/", 1)[0] if "/" in path.strip("/") else ("/" if path.startswith("/") else ".")
-
-
-def _run_local(argv: list, timeout: float) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        return subprocess.CompletedProcess(argv, 124, "", f"{argv[0]} timed out after {timeout} s")
-    except FileNotFoundError:
-        return subprocess.CompletedProcess(argv, 127, "", f"{argv[0]}: command not found")
 
 
 def check_remote_side(ssh: Ssh, python: str, commands: list) -> None:
