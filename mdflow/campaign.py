@@ -54,6 +54,7 @@ class System:
     converge_tolerance: float | None = None
     converge_window: int = 1
     gaps: str = "refuse"  # long chain gaps: refuse, model or cap (mdflow/md/gaps.py)
+    site: str = ""  # under a multi-site profile: the site its batch jobs go to (empty: the first)
 
     @property
     def adaptive(self) -> bool:

@@ -125,6 +125,7 @@ def prepare_snakemake(argv: list):
     args.mdflow_listing = parse_listing(list_jobs, listed_systems, campaign.systems)
     if profile.scheduler != "local" and not is_read_only(args):
         check_account(profile)
+    check_sheet_sites(profile, campaign)
     workdir = site_workdir(profile, keep_unset=is_read_only(args))
     check_targets(args.targets, campaign.systems, [campaign.results, scratch_dir(workdir, campaign.name)],
                   str(project), campaign.settings["systems"])
@@ -191,6 +192,17 @@ def check_config_values(items) -> None:
                               f"--config values (they are passed on to every batch job's command line)")
 
 
+def check_sheet_sites(profile, campaign) -> None:
+    """Under a multi-site profile, every `site` the sheet names is one of its sites (one line if not)."""
+    sites = profile.site.get("sites") or []
+    if not sites:
+        return
+    for system in campaign.systems.values():
+        if system.site and system.site not in sites:
+            raise MdflowError(f"{campaign.settings['systems']}, system {system.name}, column site: {system.site} is not "
+                              f"a site of this profile (its sites: {', '.join(sites)})")
+
+
 def is_read_only(args) -> bool:
     return bool(args.dryrun or args.dag or args.rulegraph or args.summary or args.list_target_rules)
 
@@ -212,20 +224,37 @@ def check_account(profile) -> None:
 
 
 def check_batch_site(profile, args) -> None:
-    """Before a real run on a batch scheduler: its commands are on PATH, and every batch rule's
-    runtime (default-resources/set-resources) fits some queue, so nothing is submitted in vain."""
+    """Before a real run on a batch scheduler: its commands are on PATH (a remote site's are checked
+    there, over SSH, by the executor), and every batch rule's runtime (default-resources/
+    set-resources) fits some queue, so nothing is submitted in vain. Each site of a multi-site profile."""
+    from mdflow import profiles
+
+    for member in profiles.member_profiles(profile, Path.cwd()):
+        check_one_batch_site(member, args)
+
+
+def check_one_batch_site(profile, args) -> None:
     from mdflow.executors import adapters
     from mdflow.executors.adapter import parse_walltime
     from mdflow.executors.render import choose_queue
+    from mdflow.executors.ssh import target_of
 
     check_account(profile)
     adapter = adapters.get(profile.scheduler)
-    missing = [command for command in adapter.COMMANDS if shutil.which(command) is None]
-    if missing:
-        raise MdflowError(f"profile {profile.name!r} submits to {profile.scheduler}, but {', '.join(missing)} "
-                          f"not found on PATH ({os.environ.get('PATH', '')}); run mdflow where the scheduler's "
-                          f"commands are (a login node) or load their module")
     site = {**profile.site, "name": profile.name}
+    if profile.is_remote:
+        target_of(site)  # a host, user or option ssh could misread: one line now
+        workdir = site.get("workdir", "scratch")
+        if workdir.startswith(("/", "~", "$")):
+            raise MdflowError(f"profile {profile.name!r}, key 'workdir': {workdir!r}; on a remote site the work "
+                              f"directory lies inside its remote_dir (the project's copy there): give a relative "
+                              f"path (scratch), and put the site's scratch file system in remote_dir")
+    else:
+        missing = [command for command in adapter.COMMANDS if shutil.which(command) is None]
+        if missing:
+            raise MdflowError(f"profile {profile.name!r} submits to {profile.scheduler}, but {', '.join(missing)} "
+                              f"not found on PATH ({os.environ.get('PATH', '')}); run mdflow where the scheduler's "
+                              f"commands are (a login node), load their module, or give the profile a `host:`")
     defaults = dict(args.default_resources or {})
     for rule in BATCH_RULES:
         resources = {**defaults, **(args.set_resources or {}).get(rule, {})}

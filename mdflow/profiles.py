@@ -27,7 +27,8 @@ PROFILE_NAME = re.compile(r"[A-Za-z0-9_./-]+")
 # Site keys whose values are shell code (or free text) written by the site's admin on purpose:
 # `env` lines run before each job (`module load …`). They are not quoted; every other value is
 # either restricted by profile.schema.yaml or quoted where it is used.
-SHELL_CODE_KEYS = ("env", "description")
+SHELL_CODE_KEYS = ("env", "login_env", "description")
+MULTI_SITE = "sites"  # the scheduler a multi-site profile shows: its sites have theirs
 
 
 @dataclass
@@ -40,7 +41,13 @@ class Profile:
 
     @property
     def scheduler(self) -> str:
+        if self.site.get("sites"):
+            return MULTI_SITE
         return self.site.get("scheduler", "local")
+
+    @property
+    def is_remote(self) -> bool:
+        return bool(self.site.get("host"))
 
 
 def search_path(project: Path) -> list[Path]:
@@ -164,12 +171,41 @@ def materialize(profile: Profile, project: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     (target / SNAKEMAKE_FILE).write_text(yaml.safe_dump(profile.snakemake, sort_keys=True))
     site = {**profile.site, "name": profile.name, "scheduler": profile.scheduler}
+    if profile.site.get("sites"):
+        site["sites"] = [member_site(name, profile, project) for name in profile.site["sites"]]
     (target / SITE_FILE).write_text(yaml.safe_dump(site, sort_keys=True))
     template = next((d / JOB_TEMPLATE for d in profile.chain if (d / JOB_TEMPLATE).exists()), None)
     (target / JOB_TEMPLATE).unlink(missing_ok=True)
     if template is not None:
         (target / JOB_TEMPLATE).write_text(template.read_text())
     return target
+
+
+def member_profiles(profile: Profile, project: Path) -> list:
+    """The site profiles a multi-site profile drives (itself for any other); one line for a member
+    that is itself multi-site, or listed twice."""
+    names = profile.site.get("sites") or []
+    if not names:
+        return [profile]
+    if len(set(names)) != len(names):
+        raise MdflowError(f"profile {profile.name!r}, key 'sites': {names} names a site twice")
+    members = []
+    for name in names:
+        member = load_profile(name, project)
+        if member.site.get("sites"):
+            raise MdflowError(f"profile {profile.name!r}, key 'sites': {name!r} is itself a multi-site profile")
+        if member.scheduler == "local":
+            raise MdflowError(f"profile {profile.name!r}, key 'sites': {name!r} runs jobs on this host (scheduler "
+                              f"local); the sites of a multi-site profile are batch sites")
+        members.append(member)
+    return members
+
+
+def member_site(name: str, profile: Profile, project: Path) -> dict:
+    """A member site as the executor reads it (materialized, with its own job template)."""
+    member = next(m for m in member_profiles(profile, project) if m.name == name)
+    directory = materialize(member, project)
+    return {**member.site, "name": member.name, "scheduler": member.scheduler, "profile_dir": str(directory)}
 
 
 def campaign_configfiles(profile, explicit=None) -> list:

@@ -18,9 +18,10 @@ from snakemake.logging import logger
 from mdflow.dryrun_summary import Summary, ensemble_shape_lines, shows
 from mdflow.errors import MdflowError
 from mdflow.executors import adapters, ensembles, plugin
-from mdflow.executors.batch import Executor, job_rule, job_wildcards, request_of, warn_unknown_resources
+from mdflow.executors.batch import Executor, job_rule, job_system, job_wildcards, request_of, warn_unknown_resources
 from mdflow.executors.submission import scheduler_queue_limits
 from mdflow.executors.packing import Packer
+from mdflow.executors.sitelink import batch_log_dir, sheet_sites, sites_of
 from mdflow.executors.render import choose_queue, queue_limits, render_script
 
 _original = {}
@@ -35,11 +36,16 @@ class _CommandOnly(Executor):
         self.snakefile = workflow.main_snakefile
         self._tmpdir = ".snakemake/tmp.dry-run"
         self.site, self.adapter, self.project = site, adapters.get(site["scheduler"]), project
+        self.name, self.remote, self.workdir = site["name"], None, str(project)
         self.policy = ensembles.policy_from_site(site)
-        self.log_dir = self.batch_log_dir()
+        self.log_dir = batch_log_dir(site, self.campaign_config())
         self.packer = Packer(site, self.policy, self.adapter, self.log_dir, project)
-        # a dry-run on the cluster refuses what the scheduler would leave pending; elsewhere: {}
-        self.scheduler_limits = scheduler_queue_limits(self.adapter, site)
+        # a dry-run on the cluster refuses what the scheduler would leave pending; elsewhere (and for
+        # a remote site, which a dry-run does not contact): {}
+        self.scheduler_limits = {} if site.get("host") else scheduler_queue_limits(self.adapter, site)
+
+    def link_of(self, job):
+        return self  # one site: its own link
 
     @property
     def common_settings(self):
@@ -73,17 +79,24 @@ def install(site: dict, scripts_dir: str | None, project: Path, summary: Summary
     original_run_jobs = _original.setdefault("run_jobs", dryrun.Executor.run_jobs)
     shared, requests, warned = {}, {}, set()
 
-    def planner(executor) -> _CommandOnly:
-        if "planner" not in shared:
-            shared["planner"] = _CommandOnly(executor.workflow, executor.logger, site, project)
-        return shared["planner"]
+    members = {one["name"]: one for one in sites_of(site)} if batch else {}
+
+    def planner(executor, job) -> _CommandOnly:
+        """The planner of the site `job` goes to (a multi-site profile: by the sheet's `site` column)."""
+        if "assignment" not in shared:
+            config = executor.workflow.config if "systems" in (executor.workflow.config or {}) else None
+            shared["assignment"] = sheet_sites(config, project) if len(members) > 1 else {}
+        one = members.get(shared["assignment"].get(job_system(job)), next(iter(members.values())))
+        if one["name"] not in shared:
+            shared[one["name"]] = _CommandOnly(executor.workflow, executor.logger, one, project)
+        return shared[one["name"]]
 
     def request_or_problem(job, plan, listed):
         if job in requests:
             return requests.pop(job)
         warn_unknown_resources(job, plan.adapter.NAME, warned, logger.warning)
         try:
-            return request_of(job, site, 1, plan.log_dir, str(project), plan.scheduler_limits, plan.adapter.NAME)
+            return request_of(job, plan.site, 1, plan.log_dir, str(project), plan.scheduler_limits, plan.adapter.NAME)
         except MdflowError as error:
             problems.append(str(error))
             if listed:
@@ -98,7 +111,7 @@ def install(site: dict, scripts_dir: str | None, project: Path, summary: Summary
             if listed:
                 logger.info("    submission: none (local rule, runs on this host)")
             return "this host (local rule)"
-        plan = planner(self)
+        plan = planner(self, job)
         request = request_or_problem(job, plan, listed)
         if request is None:
             return "IMPOSSIBLE (see the error at the end)"
@@ -108,14 +121,14 @@ def install(site: dict, scripts_dir: str | None, project: Path, summary: Summary
             if listed:
                 logger.info("    submission: short job, packed into an ensemble (see the plan after this round)")
             return "short jobs, packed into ensembles (plan per round above)"
-        where = (f"site {site['name']} ({plan.adapter.NAME}), queue {request.queue or 'default'}, "
+        where = (f"site {plan.site['name']} ({plan.adapter.NAME}), queue {request.queue or 'default'}, "
                  f"walltime {request.walltime_min} min, nodes {request.nodes}, cpus {request.cpus_per_task}, "
                  f"mem {request.mem_mb or '-'} MB")
         if listed:
             logger.info(f"    submission: {where}, job name {request.name}")
         if scripts_dir:
             path = Path(scripts_dir) / f"{request.name}.sh"
-            path.write_text(render_script(plan.adapter, request, site, plan.single_exec(job, request), plan.template_dir()))
+            path.write_text(render_script(plan.adapter, request, plan.site, plan.single_exec(job, request), plan.template_dir()))
             if listed:
                 logger.info(f"    batch script: {path}")
         return f"one batch job each: {where}"
@@ -130,31 +143,30 @@ def install(site: dict, scripts_dir: str | None, project: Path, summary: Summary
         original_run_jobs(self, jobs)
         if not batch:
             return
-        plan = planner(self)
-        if plan.policy is None:
-            requests.clear()
-            return
-        members = []
+        by_site = {}
         for job in jobs:
             if is_local_rule(job):
+                continue
+            plan = planner(self, job)
+            if plan.policy is None:
                 continue
             request = request_or_problem(job, plan, False)
             if request and not job.is_group() and ensembles.is_short(
                     plan.policy, job_rule(job), request.walltime_min, request.cpus_per_task, request.gpus):
-                members.append(ensembles.Member(job, job_rule(job), request.cpus_per_task, request.walltime_min,
-                                                request.gpus))
+                by_site.setdefault(plan.name, (plan, []))[1].append(
+                    ensembles.Member(job, job_rule(job), request.cpus_per_task, request.walltime_min, request.gpus))
         requests.clear()
-        if members:
-            print_ensembles(plan, members)
+        for plan, members_here in by_site.values():
+            print_ensembles(plan, members_here)
 
     def print_ensembles(plan: _CommandOnly, members: list):
         try:
-            queue = choose_queue(site, plan.policy.max_walltime_min, plan.policy.nodes, None, "ensemble")
+            queue = choose_queue(plan.site, plan.policy.max_walltime_min, plan.policy.nodes, None, "ensemble")
         except MdflowError as error:
             problems.append(f"ensemble policy: {error}")
             return
-        limits = queue_limits(site).get(queue, {})
-        slots = limits.get("max_queued") or site.get("max_queued") or len(members)
+        limits = queue_limits(plan.site).get(queue, {})
+        slots = limits.get("max_queued") or plan.site.get("max_queued") or len(members)
         planned = ensembles.plan(members, slots, plan.policy, limits.get("max_walltime_min"))
         waiting = len(members) - sum(len(e.members) for e in planned)
         summary.add_round(len(members), len(planned))
@@ -179,7 +191,7 @@ def install(site: dict, scripts_dir: str | None, project: Path, summary: Summary
                 shapes.append(f"{job_rule(jobs[0])} ensemble: {described}")
             if scripts_dir:
                 path = Path(scripts_dir) / f"{request.name}.sh"
-                path.write_text(render_script(plan.adapter, request, site, "", plan.template_dir(),
+                path.write_text(render_script(plan.adapter, request, plan.site, "", plan.template_dir(),
                                               launches=plan.ensemble_launches(ensemble, request)))
                 if any(shows(list_all, systems, job_wildcards(j)) for j in jobs):
                     logger.info(f"    batch script: {path}")

@@ -60,10 +60,31 @@ def read_status(log_path: str, workdir: str, external_id: str) -> JobStatus | No
     if not log_path:
         return None
     try:
-        text = Path(outcome_path(log_path, workdir)).read_text()
-        return status_from_outcome(parse_outcome(text), external_id)
-    except (OSError, ValueError):
+        return status_of_text(Path(outcome_path(log_path, workdir)).read_text(), external_id)
+    except OSError:
         return None
+
+
+def status_of_text(text: str | None, external_id: str) -> JobStatus | None:
+    """The status an outcome record's `text` gives `external_id`; None for no text, garbage or
+    another job's record."""
+    if text is None:
+        return None
+    try:
+        return status_from_outcome(parse_outcome(text), external_id)
+    except ValueError:
+        return None
+
+
+def read_local_texts(paths: list) -> dict:
+    """{path: text | None} of files on this host (a remote site reads them over SSH instead)."""
+    texts = {}
+    for path in paths:
+        try:
+            texts[path] = Path(path).read_text()
+        except OSError:
+            texts[path] = None
+    return texts
 
 
 def remove_stale(log_path: str, workdir: str) -> None:

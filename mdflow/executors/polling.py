@@ -19,23 +19,29 @@ GONE_GRACE_S = 60   # a job the scheduler says it does not know, with no outcome
 WAIT, ACTIVE, CONCLUDE = "wait", "active", "conclude"
 
 
-def statuses_of(adapter: SchedulerAdapter, jobs: dict, project: str, run) -> dict:
+def statuses_of(adapter: SchedulerAdapter, jobs: dict, project: str, run, read_texts=None) -> dict:
     """{external id: {'log_path': …}} -> {external id: JobStatus}. A job the scheduler calls GONE is
-    looked up once more (it may have written its record meanwhile). QueryFailed (a RuntimeError)
-    when the scheduler gave no usable answer."""
-    statuses = {}
-    for external_id, aux in jobs.items():
-        recorded = outcome.read_status((aux or {}).get("log_path", ""), project, external_id)
-        if recorded is not None:
-            statuses[external_id] = recorded
+    looked up once more (it may have written its record meanwhile). `read_texts(paths)` ->
+    {path: text | None} reads the outcome records (this host's files by default; a remote site's
+    over SSH, in one command). QueryFailed (a RuntimeError) when the scheduler, or the site, gave
+    no usable answer."""
+    read_texts = read_texts or outcome.read_local_texts
+
+    def recorded(ids) -> dict:
+        paths = {i: outcome.outcome_path((jobs[i] or {}).get("log_path", ""), project) for i in ids
+                 if (jobs[i] or {}).get("log_path")}
+        texts = read_texts(sorted(set(paths.values()))) if paths else {}
+        found = {i: outcome.status_of_text(texts.get(path), i) for i, path in paths.items()}
+        return {i: status for i, status in found.items() if status is not None}
+
+    statuses = recorded(list(jobs))
     rest = sorted(set(jobs) - set(statuses))
     if rest:
         answered = adapter.poll(rest, run, {i: jobs[i] or {} for i in rest})
+        gone = [i for i, status in answered.items() if status.state == GONE]
+        again = recorded(gone) if gone else {}
         for external_id, status in answered.items():
-            if status.state == GONE:
-                status = outcome.read_status((jobs[external_id] or {}).get("log_path", ""), project,
-                                             external_id) or status
-            statuses[external_id] = status
+            statuses[external_id] = again.get(external_id, status)
     return statuses
 
 

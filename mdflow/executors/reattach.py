@@ -22,8 +22,10 @@ class LedgerBook:
     """One site's part of the ledger, with `statuses_of({id: aux}) -> {id: JobStatus}` (one
     scheduler query; RuntimeError without an answer) to settle entries."""
 
-    def __init__(self, ledger: Ledger, site_name: str, statuses_of):
+    def __init__(self, ledger: Ledger, site_name: str, statuses_of, fetch=None):
         self.ledger, self.site_name, self.statuses_of = ledger, site_name, statuses_of
+        # fetch(outputs): brings a remote site's outputs here before they are looked at (no-op here)
+        self.fetch = fetch or (lambda outputs: None)
         self.finished_while_away = []
         self._left_active = None  # {key: [entries]}: what earlier controllers left queued/running
         self._written = {}        # (external id, member name) -> (state, exit code, reason) last written
@@ -94,6 +96,8 @@ class LedgerBook:
                 continue
             state = status.state
             if state in FINISHED:
+                if entry.ensemble and entry.outputs:
+                    self.fetch(entry.outputs)
                 succeeded = state == SUCCESS or bool(entry.ensemble and entry.outputs
                                                      and all(Path(f).exists() for f in entry.outputs))
                 state = SUCCESS if succeeded else FAILED
@@ -119,6 +123,7 @@ class LedgerBook:
         finished = next((e for e in reversed(self.finished_while_away) if e.is_job(key, name, outputs)), None)
         if finished is not None:
             self.finished_while_away.remove(finished)
+            self.fetch(outputs)
             if outputs_written_by(finished, outputs):
                 return finished, True, "finished while no controller ran"
         candidates = self.left_active().get(key, []) if key else [
@@ -136,6 +141,8 @@ class LedgerBook:
         state = status.get(entry.external_id)
         if state is not None and state.state not in DECIDED:
             state = None
+        if state is not None and state.state == SUCCESS:
+            self.fetch(outputs)
         if state is not None and (state.state in (QUEUED, RUNNING) and not state.never_runs
                                   or state.state == SUCCESS and outputs_written_by(entry, outputs)):
             how = "has just finished" if state.state == SUCCESS else f"is still {state.state}"

@@ -49,6 +49,7 @@ class SshTarget:
     user: str | None = None
     port: int | None = None
     options: tuple = ()      # "Key=Value" items, passed as `-o Key=Value`
+    login_env: tuple = ()    # shell lines run before each command (`module load slurm`), the site's own
 
     @property
     def destination(self) -> str:
@@ -85,7 +86,10 @@ def target_of(site: dict) -> SshTarget | None:
         if key in MANAGED_OPTIONS:
             raise MdflowError(f"{where}: ssh_options {item!r} is set by mdflow (one shared connection, no prompts)")
         options.append(str(item))
-    return SshTarget(name, host, user, port, tuple(options))
+    login_env = site.get("login_env") or []
+    if not isinstance(login_env, list) or not all(isinstance(line, str) for line in login_env):
+        raise MdflowError(f"{where}: login_env must be a list of shell lines (e.g. `module load slurm`)")
+    return SshTarget(name, host, user, port, tuple(options), tuple(login_env))
 
 
 def control_dir() -> Path:
@@ -122,7 +126,10 @@ class Ssh:
 
     def argv(self, remote_argv: list) -> list[str]:
         """The local argv that runs `remote_argv` on the site, each word quoted for its shell."""
-        return ["ssh", *self.ssh_options(), "--", self.target.destination, shlex.join(str(a) for a in remote_argv)]
+        command = shlex.join(str(a) for a in remote_argv)
+        if self.target.login_env:  # the site's own setup lines (trusted like `env:`), then the quoted command
+            command = "\n".join([*self.target.login_env, command])
+        return ["ssh", *self.ssh_options(), "--", self.target.destination, command]
 
     # -- running ------------------------------------------------------------------------------
     def run(self, remote_argv: list, timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess:
@@ -289,16 +296,46 @@ def posix_parent(path: str) -> str:
     return path.rsplit("/", 1)[0] if "/" in path.strip("/") else ("/" if path.startswith("/") else ".")
 
 
-def check_remote_side(ssh: Ssh, python: str, commands: list) -> None:
+@dataclasses.dataclass(frozen=True)
+class RemoteSide:
+    """What `check_remote_side` found on a site: its work directory (absolute), the user commands
+    run as, and the site's own mdflow workflow (the Snakefile its batch jobs run)."""
+
+    directory: str
+    user: str
+    snakefile: str
+
+
+REMOTE_CHECK = ('py=$1; dir=$2; shift 2; for c in "$@"; do command -v "$c" >/dev/null 2>&1 || echo "lacks command $c"; done; '
+                '"$py" -c "import mdflow, snakemake" >/dev/null 2>&1 || echo "lacks python $py with mdflow and snakemake"; '
+                'mkdir -p -- "$dir" && cd -- "$dir" && echo "dir $(pwd -P)"; echo "user $(id -un)"; '
+                '"$py" -c "import mdflow.paths as p; print(\'snakefile\', p.SNAKEFILE)" 2>/dev/null || true')
+
+
+def parse_remote_check(text: str) -> tuple[list, dict]:
+    """REMOTE_CHECK's answer -> (what the site lacks, {'dir', 'user', 'snakefile'})."""
+    lacks, found = [], {}
+    for line in text.splitlines():
+        word, _, rest = line.partition(" ")
+        if word == "lacks":
+            lacks.append(rest)
+        elif word in ("dir", "user", "snakefile") and rest:
+            found[word] = rest
+    return lacks, found
+
+
+def check_remote_side(ssh: Ssh, python: str, commands: list, directory: str = ".") -> RemoteSide:
     """Before submitting anything: the site has the scheduler's commands and a Python with mdflow
-    and Snakemake (`python:` of the site). MdflowError, one line naming what is missing."""
-    script = ('py=$1; shift; for c in "$@"; do command -v "$c" >/dev/null 2>&1 || echo "command $c"; done; '
-              '"$py" -c "import mdflow, snakemake" >/dev/null 2>&1 || echo "python $py with mdflow and snakemake"')
-    answer = ssh.run(["sh", "-c", script, "sh", python, *commands], timeout=60)
+    and Snakemake (`python:` of the site); its work `directory` is created. MdflowError, one line
+    naming what is missing."""
+    answer = ssh.run(["sh", "-c", REMOTE_CHECK, "sh", python, directory, *commands], timeout=60)
     if answer.returncode != 0:
         last = (answer.stderr.strip().splitlines() or [f"exit status {answer.returncode}"])[-1]
         raise MdflowError(f"site {ssh.target.site}: cannot reach {ssh.target.destination}: {last}")
-    missing = [line for line in answer.stdout.splitlines() if line.strip()]
-    if missing:
-        raise MdflowError(f"site {ssh.target.site} ({ssh.target.host}) lacks: {'; '.join(missing)} "
-                          f"(set `python:` or `env:` in its mdflow.yaml)")
+    lacks, found = parse_remote_check(answer.stdout)
+    if "dir" not in found:
+        lacks.append(f"a writable directory {directory}")
+    if lacks:
+        raise MdflowError(f"site {ssh.target.site} ({ssh.target.host}) lacks: {'; '.join(lacks)} "
+                          f"(set `python:`, `login_env:` or `remote_dir:` in its mdflow.yaml)")
+    return RemoteSide(found["dir"], found.get("user", ""), found.get("snakefile", ""))

@@ -46,10 +46,11 @@ class Submitter:
     """Submits scripts to one site's scheduler; see the module docstring."""
 
     def __init__(self, adapter: SchedulerAdapter, site: dict, ledger: Ledger | None, project: Path, logger,
-                 stop: threading.Event | None = None, run=run_command):
+                 stop: threading.Event | None = None, run=run_command, user: str | None = None):
         self.adapter, self.site, self.ledger, self.project, self.logger = adapter, site, ledger, project, logger
         self.stop = stop or threading.Event()
         self.run = run
+        self.user = user or os.environ.get("USER", "root")  # whose jobs count: on a remote site, its account
 
     def wait(self, seconds: float):
         """Sleep between tries; Cancelled as soon as the run is cancelled."""
@@ -107,7 +108,7 @@ class Submitter:
             return logged[-1]
         delay = 1.0
         for _ in range(FIND_TRIES):
-            answer = self.run(self.adapter.find_by_name_argv(name, os.environ.get("USER", "root")))
+            answer = self.run(self.adapter.find_by_name_argv(name, self.user))
             if answer.returncode == 0:
                 try:
                     ids = self.adapter.parse_find_by_name(answer.stdout, str(self.project))
@@ -128,7 +129,7 @@ class Submitter:
 
     def count_user_jobs(self, queue) -> int | None:
         """Queued+running jobs of this user in `queue` (all campaigns), or None without an answer."""
-        answer = self.run(self.adapter.count_user_jobs_argv(os.environ.get("USER", "root"), queue))
+        answer = self.run(self.adapter.count_user_jobs_argv(self.user, queue))
         try:
             return self.adapter.count_user_jobs(answer.returncode, answer.stdout, answer.stderr)
         except (RuntimeError, ValueError):

@@ -1,0 +1,117 @@
+"""Remote sites driven from this host over SSH (issue 16), with real parts only: a real sshd
+(tests/ssh/start_sshd.sh) with two site accounts, site A reaching the real Slurm as mdsitea, site B
+the PBS Pro emulator (tests/emulators/pbs, itself running jobs on the real Slurm) as mdsiteb. One
+controller drives both in one run; the campaign's files stay here, each job's inputs are staged to
+its site and its outputs fetched back, sha256-checked."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import MDFLOW, REPO, add_profile, make_project, run_mdflow, write_sheet
+from faults.faultlib import wait_for
+from mdflow.ledger import Ledger
+
+pytestmark = pytest.mark.campaign
+FAST = "seconds-between-status-checks: 1\nretries: 1\n"
+ROW = {"name": "ala", "structure": "resources/alanine-dipeptide.pdb", "forcefield": "amber99sbildn",
+       "solvent": "implicit", "temperature_k": 300, "replicas": 1, "length_ps": 0.4, "segment_ps": 0.2, "seed": 3}
+
+
+def site_yaml(sshd, user: str, remote_dir: str, scheduler_lines: str, login_env=()) -> str:
+    lines = [scheduler_lines.rstrip("\n"), "host: 127.0.0.1", f"port: {sshd['port']}", f"user: {user}",
+             f"ssh_options: {json.dumps(sshd['options'])}", f"python: {sshd['python']}", f"remote_dir: {remote_dir}"]
+    if login_env:
+        lines.append(f"login_env: {json.dumps(list(login_env))}")
+    return "\n".join(lines) + "\n"
+
+
+def remote_project(tmp_path, sshd, rows, two_sites=True) -> tuple[Path, str]:
+    """A project with profiles sitea (Slurm as mdsitea), siteb (PBS emulator as mdsiteb) and
+    `both` (the two); the remote directories are unique to the test."""
+    project = make_project(tmp_path / "project")
+    write_sheet(project, rows)
+    tag = f"{os.getpid()}-{time.monotonic_ns()}"
+    add_profile(project, "sitea", site_yaml(sshd, "mdsitea", f"campaigns/a-{tag}", "extends: slurm\nqueue: debug"),
+                FAST)
+    pbs_env = [f"export PATH={REPO}/tests/emulators/pbs/bin:$PATH", "export PBS_EMULATOR_STATE=$HOME/pbs-emulator-state"]
+    add_profile(project, "siteb", site_yaml(sshd, "mdsiteb", f"campaigns/b-{tag}", "extends: pbs\nqueue: debug",
+                                            login_env=pbs_env), FAST)
+    if two_sites:
+        add_profile(project, "both", "sites: [sitea, siteb]\n", "executor: mdflow\n" + FAST +
+                    "jobs: 100\nlatency-wait: 30\ndefault-resources:\n  - runtime=30\n  - mem_mb=2000\n  - disk_mb=1000\n")
+    return project, tag
+
+
+def ran_as(tag: str, user: str, letter: str) -> Path:
+    return Path(f"/home/{user}/campaigns/{letter}-{tag}")
+
+
+def test_ci_campaign_split_across_two_remote_sites_in_one_run(sshd, slurm, tmp_path):
+    rows = [{**ROW, "site": "sitea"}, {**ROW, "name": "ala-b", "seed": 4, "site": "siteb"}]
+    project, tag = remote_project(tmp_path, sshd, rows)
+    run_mdflow(project, "--profile", "both", "--configfile", "config/ci.yaml", check=True)
+    assert (project / "results-ci/report.html").exists()
+    entries = Ledger.of_project(project).all()
+    by_system = {}
+    for entry in entries:
+        by_system.setdefault(entry.name.split(".")[1], set()).add((entry.site, entry.scheduler, entry.state))
+    assert by_system["ala"] == {("sitea", "slurm", "success")}, by_system
+    assert by_system["ala-b"] == {("siteb", "pbs", "success")}, by_system
+    # each site ran its own system, in its own account and directory
+    site_a, site_b = ran_as(tag, "mdsitea", "a"), ran_as(tag, "mdsiteb", "b")
+    assert (site_a / "scratch/ci/ala/rep0/seg001.dcd").exists() and not (site_a / "scratch/ci/ala-b").exists()
+    assert (site_b / "scratch/ci/ala-b/rep0/seg001.dcd").exists() and not (site_b / "scratch/ci/ala").exists()
+    assert site_b.stat().st_uid != site_a.stat().st_uid
+    # what came back is byte for byte what the site wrote, and what the pull rule checked
+    for system, site in (("ala", site_a), ("ala-b", site_b)):
+        for name in ("seg000.dcd", "seg001.csv"):
+            assert (project / f"scratch/ci/{system}/rep0/{name}").read_bytes() == \
+                   (site / f"scratch/ci/{system}/rep0/{name}").read_bytes()
+    status = run_mdflow(project, "status", "--profile", "both", "--configfile", "config/ci.yaml", check=True).stdout
+    assert any(line.split()[:1] == ["ala"] and "sitea" in line.split() for line in status.splitlines()), status
+    assert any(line.split()[:1] == ["ala-b"] and "siteb" in line.split() for line in status.splitlines()), status
+
+
+def test_a_site_listed_in_the_sheet_but_not_the_profile_is_refused_in_one_line(sshd, tmp_path):
+    project, _ = remote_project(tmp_path, sshd, [{**ROW, "site": "nowhere"}])
+    result = run_mdflow(project, "--profile", "both", "--configfile", "config/ci.yaml")
+    assert result.returncode != 0
+    assert "system ala, column site: nowhere is not a site of this profile (its sites: sitea, siteb)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_killed_controller_reattaches_over_ssh_instead_of_resubmitting(sshd, slurm, tmp_path):
+    villin = {**ROW, "name": "villin", "structure": "resources/villin.pdb", "length_ps": 4.0, "segment_ps": 4.0}
+    project, _ = remote_project(tmp_path, sshd, [villin], two_sites=False)
+    env = {**os.environ, "OPENMM_CPU_THREADS": "1"}
+    controller = subprocess.Popen([*MDFLOW, "--profile", "sitea", "--configfile", "config/ci.yaml"], cwd=project,
+                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                  start_new_session=True)
+    ledger = Ledger.of_project(project)
+    wait_for(lambda: any(e.name == "simulate.villin.0.000" for e in ledger.all()), 300, "simulate submitted", controller)
+    os.killpg(controller.pid, signal.SIGKILL)
+    controller.wait()
+    submitted = [e.external_id for e in ledger.all() if e.name == "simulate.villin.0.000"]
+    result = run_mdflow(project, "--profile", "sitea", "--configfile", "config/ci.yaml", check=True)
+    output = result.stdout + result.stderr
+    assert f"Re-attached to simulate.villin.0.000: slurm job {submitted[0]} on sitea" in output, output
+    assert [e.external_id for e in Ledger.of_project(project).all() if e.name == "simulate.villin.0.000"] == submitted
+    assert (project / "results-ci/villin/rep0/seg000.dcd").exists()
+
+
+def test_a_site_that_lacks_mdflow_is_refused_before_anything_is_submitted(sshd, tmp_path):
+    project, _ = remote_project(tmp_path, sshd, [ROW], two_sites=False)
+    profile = project / "profiles/sitea/mdflow.yaml"
+    profile.write_text(profile.read_text().replace(f"python: {sshd['python']}", "python: /usr/bin/python3"))
+    result = run_mdflow(project, "--profile", "sitea", "--configfile", "config/ci.yaml")
+    assert result.returncode != 0
+    assert ("site sitea (127.0.0.1) lacks: python /usr/bin/python3 with mdflow and snakemake (set `python:`, "
+            "`login_env:` or `remote_dir:` in its mdflow.yaml)") in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+    assert Ledger.of_project(project).all() == []
