@@ -189,7 +189,9 @@ class Executor(RemoteExecutor):
         sites = sites_of(site)
         config = self.campaign_config()
         remote = any(s.get("host") for s in sites)
-        definition = definition_files(config, self.workflow.configfiles, self.project) if remote else []
+        # the campaign's files, and a workflow of the user's own (mdflow's is installed on the site)
+        sources = [*self.workflow.configfiles, str(self.workflow.main_snakefile)]
+        definition = definition_files(config, sources, self.project) if remote else []
         directories = [JOB_SCRIPTS_DIR, Path(self.tmpdir).relative_to(self.project).as_posix()] if remote else []
         ledger = Ledger.of_project(self.project)
         links = {}
@@ -573,7 +575,7 @@ class Executor(RemoteExecutor):
         if self.cancelling:  # a query that was under way at Ctrl-C: its jobs are cancelled, not failed
             return
         now = time.time()
-        never_run = set()
+        never_run, ending = set(), []
         with link.book.deferred():  # one ledger transaction per poll
             for job_info in active_jobs:
                 external_id = job_info.external_jobid
@@ -584,28 +586,31 @@ class Executor(RemoteExecutor):
                 elif verdict == polling.ACTIVE:
                     link.book.update(external_id, decided.state, name=job_info.aux.get("name"), reason=decided.reason)
                     yield job_info
-                elif not self.fetched(link, job_info):
-                    yield job_info  # its files are still on the site: judged when they can be fetched
                 else:
-                    if status is not None and polling.decided(status) and status.never_runs:
-                        never_run.add(external_id)
-                    self.conclude(job_info, decided, link)
+                    ending.append((job_info, status, decided))
+            if ending and not self.fetched(link, [job_info for job_info, _, _ in ending]):
+                yield from (job_info for job_info, _, _ in ending)  # judged when their files can be fetched
+                ending = []
+            for job_info, status, decided in ending:
+                if status is not None and polling.decided(status) and status.never_runs:
+                    never_run.add(job_info.external_jobid)
+                self.conclude(job_info, decided, link)
         if never_run:  # it would wait in the queue forever, holding a slot under max_queued
             link.cancel(sorted(never_run))
 
-    def fetched(self, link: SiteLink, job_info: SubmittedJobInfo) -> bool:
-        """A remote site's ended job: its outputs and logs copied here (True), or the site could not
-        be reached (False: the job is judged at a later poll, never on half its files)."""
+    def fetched(self, link: SiteLink, ended: list) -> bool:
+        """A remote site's ended jobs: their outputs and logs copied here, all at once (True), or the
+        site could not be reached (False: they are judged at a later poll, never on half their files)."""
         if link.remote is None:
             return True
-        job = job_info.job
-        logs = link.adapter.log_files(job_info.aux.get("log_path", ""))
+        files = [f for info in ended for f in (*job_outputs(info.job), *job_logs(info.job),
+                                               *link.adapter.log_files(info.aux.get("log_path", "")))]
         try:
-            link.fetch([*job_outputs(job), *job_logs(job), *logs])
+            link.fetch(files)
             return True
         except (RuntimeError, MdflowError) as error:
-            self.logger.warning(f"{job_info.aux.get('name')}: ended on {link.name}, but its files could not be "
-                                f"fetched ({error}); trying again at the next poll")
+            self.logger.warning(f"{len(ended)} job(s) ended on {link.name}, but their files could not be fetched "
+                                f"({error}); trying again at the next poll")
             return False
 
     def conclude(self, job_info: SubmittedJobInfo, status: JobStatus, link: SiteLink):

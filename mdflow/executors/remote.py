@@ -115,9 +115,14 @@ class RemoteSite:
             found.update(parse_checksums(answer.stdout, chunk))
         return found
 
+    def relative(self, local) -> str:
+        """A project file's path relative to the project (MdflowError outside it, as remote_path)."""
+        return posixpath.relpath(self.remote_path(local), self.directory)
+
     def stage_in(self, files: list) -> int:
-        """Copy the project `files` the site lacks or holds other bytes of; the number copied.
-        MdflowError when the site cannot be reached (after ssh.py's retries)."""
+        """Copy the project `files` the site lacks or holds other bytes of (one checksum command,
+        one rsync, one placing command for all); the number copied. MdflowError when the site
+        cannot be reached (after ssh.py's retries)."""
         local = {str(f): sha256_file(self.project / f) for f in sorted({str(f) for f in files})
                  if (self.project / f).is_file()}
         unknown = [f for f, digest in local.items() if self.known.get(self.remote_path(f)) != digest]
@@ -127,22 +132,20 @@ class RemoteSite:
             there = self.checksums([self.remote_path(f) for f in unknown])
         except RuntimeError as error:
             raise MdflowError(f"site {self.name}: {error}") from None
-        copied = 0
+        send = {self.relative(f): local[f] for f in unknown if there.get(self.remote_path(f)) != local[f]}
+        if send:
+            self.ssh.push_tree(self.project, send, self.directory)
         for f in unknown:
-            remote = self.remote_path(f)
-            if there.get(remote) != local[f]:
-                self.ssh.push_file(self.project / f, remote)
-                copied += 1
-            self.known[remote] = local[f]
-        return copied
+            self.known[self.remote_path(f)] = local[f]
+        return len(send)
 
     def stage_out(self, files: list) -> list:
-        """Copy back what the site wrote of the project `files` (each checked by sha256, renamed
-        into place); returns those the site does not have. RuntimeError/MdflowError when the site
-        cannot be reached: nothing half-copied is left."""
+        """Copy back what the site wrote of the project `files` (one checksum command and one rsync
+        for all; each file checked by sha256, renamed into place); returns those the site does not
+        have. RuntimeError/MdflowError when the site cannot be reached: nothing half-copied is left."""
         files = sorted({str(f) for f in files})
         there = self.checksums([self.remote_path(f) for f in files])
-        missing = []
+        missing, fetch = [], {}
         for f in files:
             digest = there[self.remote_path(f)]
             if digest is None:
@@ -150,8 +153,10 @@ class RemoteSite:
                 continue
             local = self.project / f
             if not (local.is_file() and sha256_file(local) == digest):
-                self.ssh.pull_file(self.remote_path(f), local, expected_sha256=digest)
+                fetch[self.relative(f)] = digest
             self.known[self.remote_path(f)] = digest
+        if fetch:
+            self.ssh.pull_tree(self.directory, fetch, self.project)
         return missing
 
     def write_script(self, local_script: Path) -> str:

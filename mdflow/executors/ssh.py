@@ -18,6 +18,7 @@ import hashlib
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import tempfile
 import time
@@ -225,6 +226,60 @@ class Ssh:
                               f"{expected_sha256}, {tries} times; it was not placed at {local}")
         finally:
             part.unlink(missing_ok=True)
+
+    def pull_tree(self, remote_root: str, expected: dict, local_root: Path, tries: int = TRANSFER_TRIES) -> None:
+        """Copy many files at once: `expected` {relative path: sha256} from under `remote_root` to the
+        same paths under `local_root`, with ONE rsync (--files-from) into a private directory beside
+        them, each checked by sha256 and then renamed into place; a file that arrived altered is
+        copied again (up to `tries` rounds), then MdflowError. Nothing half-copied is ever placed."""
+        local_root = Path(local_root)
+        (local_root / ".mdflow").mkdir(exist_ok=True)
+        incoming = Path(tempfile.mkdtemp(prefix=f".incoming-{os.getpid()}-", dir=local_root / ".mdflow"))
+        wanted = dict(expected)
+        try:
+            for _ in range(tries):
+                listing = incoming.with_suffix(".list")
+                listing.write_bytes(b"\0".join(name.encode() for name in sorted(wanted)) + b"\0")
+                argv = ["rsync", "--protect-args", "--times", "--from0", f"--files-from={listing}",
+                        "-e", self.rsync_shell(), "--", f"{self.target.destination}:{remote_root.rstrip('/')}/",
+                        f"{incoming}/"]
+                self.retry(lambda: run_command(argv, timeout=3600), f"copying {len(wanted)} file(s) from the site",
+                           tries)
+                for name, digest in list(wanted.items()):
+                    arrived = incoming / name
+                    if arrived.is_file() and sha256_file(arrived) == digest:
+                        (local_root / name).parent.mkdir(parents=True, exist_ok=True)
+                        os.replace(arrived, local_root / name)
+                        del wanted[name]
+                if not wanted:
+                    return
+            raise MdflowError(f"site {self.target.site}: {', '.join(sorted(wanted)[:3])} arrived with other sha256 "
+                              f"than the site's {tries} times; not placed")
+        finally:
+            shutil.rmtree(incoming, ignore_errors=True)
+            incoming.with_suffix(".list").unlink(missing_ok=True)
+
+    def push_tree(self, local_root: Path, digests: dict, remote_root: str, tries: int = TRANSFER_TRIES) -> None:
+        """Copy many files at once: `digests` {relative path: sha256} from under `local_root` to the same
+        paths under `remote_root`, with ONE rsync into a private directory there and ONE command that
+        checks each file's sha256 and renames it into place (MdflowError naming any that differ)."""
+        incoming = f"{remote_root.rstrip('/')}/.mdflow/incoming-{os.getpid()}-{time.monotonic_ns()}"
+        with tempfile.NamedTemporaryFile("wb", suffix=".list", delete=False) as listing:
+            listing.write(b"\0".join(name.encode() for name in sorted(digests)) + b"\0")
+        argv = ["rsync", "--protect-args", "--times", "--from0", f"--files-from={listing.name}", "-e",
+                self.rsync_shell(), "--", f"{Path(local_root)}/", f"{self.target.destination}:{incoming}/"]
+        place = ('root=$1; in=$2; shift 2; bad=0; while [ $# -gt 0 ]; do f=$1; h=$2; shift 2; '
+                 'got=$(sha256sum < "$in/$f" | cut -d" " -f1); if [ "$got" != "$h" ]; then echo "checksum mismatch: $f" >&2; '
+                 'bad=1; continue; fi; mkdir -p -- "$(dirname -- "$root/$f")" && mv -f -- "$in/$f" "$root/$f" || bad=1; '
+                 'done; rm -rf -- "$in"; exit $((bad ? 65 : 0))')
+        pairs = [item for name in sorted(digests) for item in (name, digests[name])]
+        try:
+            self.mkdir(incoming)
+            self.retry(lambda: run_command(argv, timeout=3600), f"copying {len(digests)} file(s) to the site", tries)
+            self.retry(lambda: self.run(["sh", "-c", place, "sh", remote_root, incoming, *pairs]),
+                       f"placing {len(digests)} file(s) on the site", tries)
+        finally:
+            os.unlink(listing.name)
 
     def mkdir(self, remote_dir: str) -> None:
         self.retry(lambda: self.run(["mkdir", "-p", "--", remote_dir]), f"creating {remote_dir}")
