@@ -191,6 +191,10 @@ class Executor(RemoteExecutor):
         remote = any(s.get("host") for s in sites)
         # the campaign's files, and a workflow of the user's own (mdflow's is installed on the site)
         sources = [*self.workflow.configfiles, str(self.workflow.main_snakefile)]
+        for configfile in self.workflow.configfiles if remote else []:
+            if not Path(configfile).resolve().is_relative_to(self.project.resolve()):
+                raise WorkflowError(f"--configfile {configfile} lies outside the project {self.project}; a remote site "
+                                    f"gets only the project's files: move it into the project")
         definition = definition_files(config, sources, self.project) if remote else []
         directories = [JOB_SCRIPTS_DIR, Path(self.tmpdir).relative_to(self.project).as_posix()] if remote else []
         ledger = Ledger.of_project(self.project)
@@ -546,18 +550,26 @@ class Executor(RemoteExecutor):
         return self.primary.statuses_of(jobs)
 
     def check_batch_jobs(self, active_jobs: List[SubmittedJobInfo]):
-        """One status query per site for its jobs; a site without an answer keeps its jobs waiting."""
+        """One status query per site for its jobs. A site whose last query failed is asked again only
+        after its own back-off (its jobs wait unjudged meanwhile); the other sites keep their pace."""
         by_site = {}
         for job_info in active_jobs:
             by_site.setdefault(job_info.aux.get("site") or self.primary.name, []).append(job_info)
-        backoffs = []
+        now, waits = time.time(), []
         for name, jobs in by_site.items():
             link = self.links.get(name, self.primary)
+            if now < link.retry_at:
+                waits.append(link.retry_at - now)
+                yield from jobs
+                continue
             yield from self.check_site_jobs(link, jobs)
             if link.status_failures:
-                backoffs.append(polling.status_backoff(link.status_failures))
-        # the next poll comes when the first site that failed retries, or at the usual interval
-        self.next_seconds_between_status_checks = min(backoffs) if backoffs else None
+                waits.append(link.retry_at - time.time())
+            else:
+                waits.append(None)
+        # sooner than the usual interval only never; later only when every site waits out a back-off
+        self.next_seconds_between_status_checks = (max(1, round(min(waits))) if waits and None not in waits
+                                                   else None)
 
     def check_site_jobs(self, link: SiteLink, active_jobs: list):
         if not active_jobs:
@@ -568,6 +580,7 @@ class Executor(RemoteExecutor):
         except RuntimeError as error:
             link.status_failures += 1
             backoff = polling.status_backoff(link.status_failures)
+            link.retry_at = time.time() + backoff
             self.logger.warning(f"status query on {link.name} failed ({error}); no job is judged on it, "
                                 f"retrying in {backoff} s")
             yield from active_jobs

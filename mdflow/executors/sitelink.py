@@ -93,6 +93,7 @@ class SiteLink:
                                    user=self.remote.user if self.remote else None)
         self.judge = polling.Judge(self.adapter.NAME)
         self.status_failures = 0
+        self.retry_at = 0.0          # after a failed status query: not asked again before this
         self.hold_until = 0.0        # after a per-user-limit rejection
         self.limit_backoff = 10.0
 

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -115,3 +116,68 @@ def test_a_site_that_lacks_mdflow_is_refused_before_anything_is_submitted(sshd, 
             "`login_env:` or `remote_dir:` in its mdflow.yaml)") in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
     assert Ledger.of_project(project).all() == []
+
+
+HOSTILE_SNAKEFILE = '''
+NAMES = ["a b", "it's", "$(touch PWNED)", "`touch PWNED`", "x;touch PWNED"]
+
+rule all:
+    input: [f"out/{n}.txt" for n in NAMES]
+
+rule task:
+    input: "in/{name}.dat"
+    output: "out/{name}.txt"
+    resources: runtime=5, mem_mb=100
+    run:
+        with open(input[0]) as src, open(output[0], "w") as dst:
+            dst.write(src.read().upper())
+'''
+
+
+def test_hostile_project_and_file_names_stay_data_on_the_site(sshd, slurm, tmp_path):
+    """A workflow of the user's own (not mdflow's campaign) through `snakemake --executor mdflow` on a
+    remote site, in a project whose path and files hold quotes, blanks and command substitutions."""
+    project = tmp_path / "it's a $(touch PWNED) `touch PWNED` project"
+    (project / "in").mkdir(parents=True)
+    names = ["a b", "it's", "$(touch PWNED)", "`touch PWNED`", "x;touch PWNED"]
+    for name in names:
+        (project / f"in/{name}.dat").write_text(f"data of {name}\n")
+    (project / "Snakefile").write_text(HOSTILE_SNAKEFILE)
+    tag = f"{os.getpid()}-{time.monotonic_ns()}"
+    site = project / ".site"
+    site.mkdir()
+    (site / "mdflow.yaml").write_text(site_yaml(sshd, "mdsitea", f"campaigns/h-{tag}", "name: hostile\nscheduler: slurm\n"
+                                                "queue: debug"))
+    code = ("import sys, mdflow.cli as c, snakemake.cli as s; c.register_executor(); "
+            "sys.argv = ['snakemake'] + sys.argv[1:]; s.main()")
+    result = subprocess.run([sys.executable, "-c", code, "--executor", "mdflow", "--jobs", "5",
+                             "--seconds-between-status-checks", "1", "--latency-wait", "30"], cwd=project,
+                            env={**os.environ, "MDFLOW_SITE_PROFILE": str(site)}, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in names:
+        assert (project / f"out/{name}.txt").read_text() == f"DATA OF {name.upper()}\n"
+    remote = ran_as(tag, "mdsitea", "h")
+    assert sorted(p.name for p in (remote / "out").iterdir()) == sorted(f"{n}.txt" for n in names)
+    assert not list(Path("/home/mdsitea").rglob("PWNED")) and not list(tmp_path.rglob("PWNED"))
+    assert not Path("PWNED").exists()
+
+
+def test_an_unknown_host_key_or_a_hostile_host_is_refused_in_one_line(sshd, tmp_path):
+    project, _ = remote_project(tmp_path, sshd, [ROW], two_sites=False)
+    profile = project / "profiles/sitea/mdflow.yaml"
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    profile.write_text(profile.read_text().replace(str(sshd["state"] / "known_hosts"), str(empty)))
+    # a shared connection still open from an earlier test was verified when it was made and would be
+    # reused: end it, so that this run must log in afresh
+    subprocess.run(["pkill", "-f", "^sshd: mdsitea( |@)"], capture_output=True)
+    result = run_mdflow(project, "--profile", "sitea", "--configfile", "config/ci.yaml")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert ("site sitea: the host key of 127.0.0.1 is not known or has changed; check it and add it to known_hosts "
+            "(`ssh mdsitea@127.0.0.1` once), mdflow does not accept unknown keys") in result.stderr
+    profile.write_text(profile.read_text().replace("host: 127.0.0.1", "host: -oProxyCommand=touch${IFS}PWNED"))
+    result = run_mdflow(project, "--profile", "sitea", "--configfile", "config/ci.yaml")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "site sitea: host '-oProxyCommand=touch${IFS}PWNED' is not a host name or address" in result.stderr
+    assert not list(tmp_path.rglob("PWNED"))
