@@ -421,7 +421,12 @@ def run_profiles(argv: list) -> int:
         profile = profiles.load_profile(rest[0], project)  # validates: raises one clear line
         if action == "check":
             check_account(profile)
-            print(f"profile {rest[0]!r} is valid ({profile.scheduler}; {' -> '.join(str(d) for d in profile.chain)})")
+            members = profiles.member_profiles(profile, project)  # a multi-site profile: each of its sites
+            for member in members if profile.site.get("sites") else []:
+                check_account(member)
+            kind = f"sites {', '.join(m.name for m in members)}" if profile.site.get("sites") else profile.scheduler
+            print(f"profile {rest[0]!r} is valid ({kind}; "
+                  f"{' -> '.join(str(d) for d in profile.chain)})")
             return 0
         print(profiles.describe(profile))
         return 0

@@ -141,19 +141,25 @@ def ledger_key(rule: str, wildcards: dict) -> tuple:
     return rule, wildcards.get("system"), number("replica"), number("stage" if rule == "equilibrate" else "segment")
 
 
-def scan_replica_dir(directory: Path, pattern=SEGMENT_ENTRY) -> dict:
-    """{segment index: {suffix: DirEntry}} of the seg<k>.<suffix> entries (eq<k>.<suffix> with
-    STAGE_ENTRY) in one replica directory."""
-    found = {}
+def scan_replica_dir(directory: Path) -> tuple:
+    """({segment index: {suffix: DirEntry}}, {stage index: {suffix: DirEntry}}) of the seg<k>.<suffix>
+    and eq<k>.<suffix> entries of one replica directory, in one pass."""
+    segments, stages = {}, {}
     try:
         with os.scandir(directory) as entries:
             for entry in entries:
-                match = pattern.match(entry.name)
+                name = entry.name
+                match = SEGMENT_ENTRY.match(name) if name.startswith("seg") else (
+                    STAGE_ENTRY.match(name) if name.startswith("eq") else None)
                 if match:
+                    found = segments if name.startswith("seg") else stages
                     found.setdefault(int(match.group(1)), {})[match.group(2)] = entry
     except (FileNotFoundError, NotADirectoryError):
         pass
-    return found
+    return segments, stages
+
+
+NOTHING = ({}, {})
 
 
 def partial_progress(entry) -> tuple:
@@ -279,13 +285,12 @@ def ledger_segments(ledger: dict) -> dict:
     return found
 
 
-def replica_rows(campaign, system, replica, results: Path, scratch: Path, ledger: dict, controller: Controller,
-                 site_name: str, asked: dict | None = None) -> tuple:
-    """(rows, newest pulled-manifest mtime) of one replica; `asked`: ledger_segments(ledger), if at hand."""
-    pulled = scan_replica_dir(Path(replica_dir(results, system.name, replica)))
-    simulated = scan_replica_dir(Path(replica_dir(scratch, system.name, replica)))
+def replica_rows(campaign, system, replica, pulled: dict, simulated: dict, ledger: dict, controller: Controller,
+                 site_name: str, asked: dict, results: Path) -> tuple:
+    """(rows, newest pulled-manifest mtime) of one replica, from its scanned results (`pulled`) and
+    work-directory (`simulated`) segment entries; `asked`: ledger_segments(ledger)."""
     observed = set(pulled) | set(simulated)
-    observed |= (ledger_segments(ledger) if asked is None else asked).get((system.name, replica), set())
+    observed |= asked.get((system.name, replica), set())
     if (getattr(system, "max_segments", None) or 0) > system.segments:  # only adaptive systems add segments
         observed |= segments_asked_for(results / system.name / "convergence")
     rows, newest = [], 0.0
@@ -315,14 +320,10 @@ def gather_evidence(here: dict, there: dict, entry, controller: Controller) -> E
     )
 
 
-def stage_rows(campaign, system, replica, results: Path, scratch: Path, ledger: dict, controller: Controller,
+def stage_rows(system, replica, stages: list, pulled: dict, simulated: dict, ledger: dict, controller: Controller,
                site_name: str) -> list:
-    """One row per equilibration stage of one replica (none when the campaign runs no stages)."""
-    stages = system_stages(campaign, system)
-    if not stages:
-        return []
-    pulled = scan_replica_dir(Path(replica_dir(results, system.name, replica)), STAGE_ENTRY)
-    simulated = scan_replica_dir(Path(replica_dir(scratch, system.name, replica)), STAGE_ENTRY)
+    """One row per equilibration stage (`stages`, system_stages) of one replica, from its scanned
+    stage entries (none when the campaign runs no stages)."""
     rows = []
     for stage in stages:
         evidence = gather_evidence(pulled.get(stage.index, {}), simulated.get(stage.index, {}),
@@ -369,10 +370,16 @@ def collect(project, campaign, site_name: str, scratch, controller: Controller |
     rows, systems, stages = [], [], []
     for system in campaign.systems.values():
         own, newest = [], 0.0
+        system_stage_list = system_stages(campaign, system)
+        # a system not started yet has no directories: no scan per replica (50k segments: 20k scans)
+        in_results, in_scratch = (results / system.name).is_dir(), (scratch / system.name).is_dir()
         for replica in range(system.replicas):
-            replica_own, replica_newest = replica_rows(campaign, system, replica, results, scratch, ledger,
-                                                       controller, site_name, asked)
-            stages += stage_rows(campaign, system, replica, results, scratch, ledger, controller, site_name)
+            pulled = scan_replica_dir(Path(replica_dir(results, system.name, replica))) if in_results else NOTHING
+            simulated = scan_replica_dir(Path(replica_dir(scratch, system.name, replica))) if in_scratch else NOTHING
+            replica_own, replica_newest = replica_rows(campaign, system, replica, pulled[0], simulated[0], ledger,
+                                                       controller, site_name, asked, results)
+            stages += stage_rows(system, replica, system_stage_list, pulled[1], simulated[1], ledger, controller,
+                                 site_name)
             own += replica_own
             newest = max(newest, replica_newest)
         counts = count_states(own)
@@ -480,11 +487,9 @@ def row_table(what: str, rows: list) -> list:
 def columns(header: list, rows: list, right=frozenset()) -> list:
     """Rows as space-aligned text lines (right-aligned where the column index is in `right`)."""
     cells = [[str(c) for c in row] for row in [header, *rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    return [
-        "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
-        for row in cells
-    ]
+    widths = [max(map(len, column)) for column in zip(*cells)]
+    line = "  ".join(f"{{:{'>' if i in right else '<'}{w}}}" for i, w in enumerate(widths))  # one format, C speed
+    return [line.format(*row).rstrip() for row in cells]
 
 
 def _waiting(rows) -> str:

@@ -219,6 +219,10 @@ class Executor(RemoteExecutor):
                                 f"(its sites: {', '.join(self.links)})")
         return assignment
 
+    def where(self, link: SiteLink) -> str:
+        """' on SITE' in messages about a job, where a run has several sites or a remote one."""
+        return f" on {link.name}" if len(self.links) > 1 or link.remote else ""
+
     def link_of(self, job) -> SiteLink:
         """The site a job goes to."""
         if len(self.links) == 1:
@@ -247,9 +251,10 @@ class Executor(RemoteExecutor):
             if not orphans:
                 continue
             ids = sorted({e.external_id for e in orphans})
+            where = self.where(link)
             self.logger.warning(
-                f"{len(orphans)} batch job(s) left by an earlier mdflow run still queue or run on {link.name}, but this "
-                f"run did not need them: {', '.join(f'{e.name} ({link.adapter.NAME} job {e.external_id})' for e in orphans)}. "
+                f"{len(orphans)} batch job(s) left by an earlier mdflow run still queue or run, but this run did not "
+                f"need them: {', '.join(f'{e.name} ({link.adapter.NAME} job {e.external_id}{where})' for e in orphans)}. "
                 f"They keep using the allocation; if no later run needs them: "
                 f"{'; '.join(' '.join(argv) for argv in link.adapter.cancel_argvs(ids))}"
                 + (f" (on {link.remote.ssh.target.destination})" if link.remote else ""))
@@ -308,8 +313,8 @@ class Executor(RemoteExecutor):
         if found is None:
             return False
         entry, finished, how = found
-        self.logger.info(f"Re-attached to {request.name}: {link.adapter.NAME} job {entry.external_id} on "
-                         f"{link.name} {how} (from the ledger)")
+        self.logger.info(f"Re-attached to {request.name}: {link.adapter.NAME} job {entry.external_id}"
+                         f"{self.where(link)} {how} (from the ledger)")
         self.adopt(job, entry, finished, link)
         return True
 
@@ -581,7 +586,7 @@ class Executor(RemoteExecutor):
             link.status_failures += 1
             backoff = polling.status_backoff(link.status_failures)
             link.retry_at = time.time() + backoff
-            self.logger.warning(f"status query on {link.name} failed ({error}); no job is judged on it, "
+            self.logger.warning(f"status query{self.where(link)} failed ({error}); no job is judged on it, "
                                 f"retrying in {backoff} s")
             yield from active_jobs
             return
@@ -640,7 +645,7 @@ class Executor(RemoteExecutor):
             return
         where = f" in ensemble {job_info.aux['ensemble']}" if job_info.aux.get("ensemble") else ""
         self.report_job_error(job_info, msg=(
-            f"{link.adapter.NAME} job {job_info.external_jobid} on {link.name} ({job_info.aux.get('name')}{where}) "
+            f"{link.adapter.NAME} job {job_info.external_jobid}{self.where(link)} ({job_info.aux.get('name')}{where}) "
             f"failed: {', '.join(x for x in (f'exit code {status.exit_code}' if status.exit_code is not None else '', status.reason) if x)}; "
             f"batch log {' '.join(link.adapter.log_files(job_info.aux.get('log_path', '')))}. "))
 

@@ -181,3 +181,22 @@ def test_an_unknown_host_key_or_a_hostile_host_is_refused_in_one_line(sshd, tmp_
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "site sitea: host '-oProxyCommand=touch${IFS}PWNED' is not a host name or address" in result.stderr
     assert not list(tmp_path.rglob("PWNED"))
+
+
+def test_ctrl_c_cancels_the_remote_sites_jobs_over_ssh(sshd, slurm, tmp_path):
+    endless = {**ROW, "name": "villin", "structure": "resources/villin.pdb", "length_ps": 100.0, "segment_ps": 100.0}
+    project, _ = remote_project(tmp_path, sshd, [endless], two_sites=False)
+    controller = subprocess.Popen([*MDFLOW, "--profile", "sitea", "--configfile", "config/ci.yaml"], cwd=project,
+                                  env={**os.environ, "OPENMM_CPU_THREADS": "1"}, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True, start_new_session=True)
+    ledger = Ledger.of_project(project)
+    running = lambda: [e for e in ledger.all() if e.name == "simulate.villin.0.000" and e.state == "running"]  # noqa: E731
+    wait_for(running, 300, "the segment running on site A", controller)
+    job_id = running()[0].external_id
+    controller.send_signal(signal.SIGINT)
+    _, stderr = controller.communicate(timeout=120)
+    assert controller.returncode != 0 and "Traceback" not in stderr
+    assert "Cancelled 1 slurm job(s)." in stderr
+    state = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True).stdout.strip()
+    assert state in ("", "CANCELLED", "COMPLETING"), state
+    assert [e.state for e in ledger.all() if e.external_id == job_id] == ["cancelled"]
