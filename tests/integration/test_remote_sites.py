@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MDFLOW, REPO, add_profile, make_project, run_mdflow, write_sheet
+from conftest import MDFLOW, REPO, add_profile, assert_job_ids_in_provenance, make_project, run_mdflow, write_sheet
 from faults.faultlib import wait_for
 from mdflow.ledger import Ledger
 
@@ -53,30 +53,45 @@ def ran_as(tag: str, user: str, letter: str) -> Path:
     return Path(f"/home/{user}/campaigns/{letter}-{tag}")
 
 
+def ci_rows_with_sites(sites: dict) -> list:
+    """The ci campaign's own sheet (the repository's config/ci_systems.tsv) with a `site` column."""
+    lines = (REPO / "config/ci_systems.tsv").read_text().splitlines()
+    header = lines[0].split("\t")
+    return [{**dict(zip(header, line.split("\t"))), "site": sites.get(line.split("\t")[0], "")} for line in lines[1:]]
+
+
 def test_ci_campaign_split_across_two_remote_sites_in_one_run(sshd, slurm, tmp_path):
-    rows = [{**ROW, "site": "sitea"}, {**ROW, "name": "ala-b", "seed": 4, "site": "siteb"}]
-    project, tag = remote_project(tmp_path, sshd, rows)
-    run_mdflow(project, "--profile", "both", "--configfile", "config/ci.yaml", check=True)
+    """The ci campaign (all three systems) in one run: ala-water on site B (PBS emulator as mdsiteb),
+    ala-implicit on site A (Slurm as mdsitea), villin on the profile's first site (A: no site given)."""
+    project, tag = remote_project(tmp_path, sshd, [ROW])
+    write_sheet(project, ci_rows_with_sites({"ala-implicit": "sitea", "ala-water": "siteb"}))
+    run_mdflow(project, "--profile", "both", "--configfile", "config/ci.yaml", check=True, timeout=1200)
     assert (project / "results-ci/report.html").exists()
     entries = Ledger.of_project(project).all()
     by_system = {}
     for entry in entries:
-        by_system.setdefault(entry.name.split(".")[1], set()).add((entry.site, entry.scheduler, entry.state))
-    assert by_system["ala"] == {("sitea", "slurm", "success")}, by_system
-    assert by_system["ala-b"] == {("siteb", "pbs", "success")}, by_system
-    # each site ran its own system, in its own account and directory
+        by_system.setdefault(entry.wildcards["system"], set()).add((entry.site, entry.scheduler, entry.state))
+    assert by_system == {"ala-implicit": {("sitea", "slurm", "success")}, "villin": {("sitea", "slurm", "success")},
+                         "ala-water": {("siteb", "pbs", "success")}}, by_system
+    names = [(e.name, e.attempt) for e in entries]
+    assert len(names) == len(set(names)) == 3 + 8  # nothing submitted twice
+    for site, scheduler in (("sitea", "slurm"), ("siteb", "pbs")):
+        assert_job_ids_in_provenance(project, [e for e in entries if e.site == site], scheduler)
+    # each site ran its own systems, in its own account and directory
     site_a, site_b = ran_as(tag, "mdsitea", "a"), ran_as(tag, "mdsiteb", "b")
-    assert (site_a / "scratch/ci/ala/rep0/seg001.dcd").exists() and not (site_a / "scratch/ci/ala-b").exists()
-    assert (site_b / "scratch/ci/ala-b/rep0/seg001.dcd").exists() and not (site_b / "scratch/ci/ala").exists()
+    assert sorted(p.name for p in (site_a / "scratch/ci").iterdir()) == ["ala-implicit", "villin"]
+    assert sorted(p.name for p in (site_b / "scratch/ci").iterdir()) == ["ala-water"]
     assert site_b.stat().st_uid != site_a.stat().st_uid
     # what came back is byte for byte what the site wrote, and what the pull rule checked
-    for system, site in (("ala", site_a), ("ala-b", site_b)):
+    for system, site in (("ala-implicit", site_a), ("ala-water", site_b)):
         for name in ("seg000.dcd", "seg001.csv"):
             assert (project / f"scratch/ci/{system}/rep0/{name}").read_bytes() == \
                    (site / f"scratch/ci/{system}/rep0/{name}").read_bytes()
+    verify = run_mdflow(project, "verify", "--profile", "both", "--configfile", "config/ci.yaml")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
     status = run_mdflow(project, "status", "--profile", "both", "--configfile", "config/ci.yaml", check=True).stdout
-    assert any(line.split()[:1] == ["ala"] and "sitea" in line.split() for line in status.splitlines()), status
-    assert any(line.split()[:1] == ["ala-b"] and "siteb" in line.split() for line in status.splitlines()), status
+    sites = {(line.split()[0], line.split()[5]) for line in status.splitlines() if line.split()[2:3] == ["000"]}
+    assert sites == {("ala-implicit", "sitea"), ("ala-water", "siteb"), ("villin", "sitea")}, status
 
 
 def test_a_site_listed_in_the_sheet_but_not_the_profile_is_refused_in_one_line(sshd, tmp_path):
