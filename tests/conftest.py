@@ -3,11 +3,18 @@
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+# The suite interrupts the controllers it starts with SIGINT. A launcher that ignores SIGINT (a
+# script's `pytest &`, nohup) hands that on to every child, and mdflow keeps an inherited "ignore"
+# (the nohup convention, mdflow/interrupt.py): a Python-level handler here makes children start
+# with the default again.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parents[1]
 MDFLOW = [sys.executable, "-m", "mdflow.cli"]

@@ -49,6 +49,10 @@ def remote_project(tmp_path, sshd, rows, two_sites=True) -> tuple[Path, str]:
     return project, tag
 
 
+def logins(sshd, user) -> int:
+    return (sshd["state"] / "sshd.log").read_text().count(f"Accepted publickey for {user} ")
+
+
 def ran_as(tag: str, user: str, letter: str) -> Path:
     return Path(f"/home/{user}/campaigns/{letter}-{tag}")
 
@@ -65,7 +69,10 @@ def test_ci_campaign_split_across_two_remote_sites_in_one_run(sshd, slurm, tmp_p
     ala-implicit on site A (Slurm as mdsitea), villin on the profile's first site (A: no site given)."""
     project, tag = remote_project(tmp_path, sshd, [ROW])
     write_sheet(project, ci_rows_with_sites({"ala-implicit": "sitea", "ala-water": "siteb"}))
+    before = {user: logins(sshd, user) for user in ("mdsitea", "mdsiteb")}
     run_mdflow(project, "--profile", "both", "--configfile", "config/ci.yaml", check=True, timeout=1200)
+    # every command and transfer of a site (hundreds) went over one shared connection
+    assert all(logins(sshd, user) - before[user] <= 2 for user in before), (before, logins(sshd, "mdsitea"))
     assert (project / "results-ci/report.html").exists()
     entries = Ledger.of_project(project).all()
     by_system = {}
