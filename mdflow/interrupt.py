@@ -18,6 +18,7 @@ terminal's Ctrl-C or hangup reaches only the controller, which decides; a job pr
 with its controller (steps.py sets PR_SET_PDEATHSIG), so a killed controller leaves no orphan.
 """
 
+import contextlib
 import logging
 import os
 import re
@@ -76,6 +77,8 @@ class Stopper:
         self.kill_now = threading.Event()
         self.reaper = None
         self.previous = {}      # signal handlers to put back after a run that was not interrupted
+        self.deferring = 0      # > 0 inside signals_deferred(): a first signal waits for the block's end
+        self.deferred = None    # that signal
 
     # --- in job threads: Snakemake's shell starts each local job through this -----------------
     def popen(self, *args, **kwargs):
@@ -92,6 +95,11 @@ class Stopper:
     # --- in the main thread: the signal handler ------------------------------------------------
     def handle(self, signum, frame=None):
         first = self.signum is None
+        if first and self.deferring and self.deferred is None:  # inside a submission: its job id
+            self.deferred = signum                               # must reach the ledger first
+            return
+        if first and self.deferred is not None:  # the block ended, or a second signal: stop now
+            self.deferred = None
         if not first:
             self.kill_now.set()  # a second signal: no more grace, and no second exception
             return
@@ -157,6 +165,30 @@ class _QuietAfterStop(logging.Filter):
 
 
 _current: Stopper | None = None
+@contextlib.contextmanager
+def signals_deferred():
+    """A block a stop signal must not cut in two: a batch submission and the ledger record of its job
+    id (cut between them, the job would run on, unknown to the ledger and never cancelled). A signal
+    that comes meanwhile takes effect when the block ends; a second one still stops at once."""
+    stopper = _current
+    if stopper is None or threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only: elsewhere nothing can cut the block
+        return
+    stopper.deferring += 1
+    try:
+        yield
+    finally:
+        stopper.deferring -= 1
+        if not stopper.deferring and stopper.deferred is not None:
+            signum, stopper.deferred = stopper.deferred, None
+            stopper.handle(signum)
+
+
+def stop_pending() -> bool:
+    """A stop signal is waiting for a deferred block to end (a submission should not wait to retry)."""
+    return _current is not None and _current.deferred is not None
+
+
 _patched = False
 
 

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-# The suite interrupts the controllers it starts with SIGINT. A launcher that ignores SIGINT (a
-# script's `pytest &`, nohup) hands that on to every child, and mdflow keeps an inherited "ignore"
-# (the nohup convention, mdflow/interrupt.py): a Python-level handler here makes children start
-# with the default again.
+# The suite interrupts the controllers it starts with SIGINT and SIGHUP. A launcher that ignores them
+# (a script's `pytest &` ignores SIGINT, nohup SIGHUP) hands that on to every child, and mdflow keeps
+# an inherited "ignore" (the nohup convention, mdflow/interrupt.py): with the defaults here the
+# children start with the defaults again.
 signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 REPO = Path(__file__).resolve().parents[1]
 MDFLOW = [sys.executable, "-m", "mdflow.cli"]

@@ -36,6 +36,7 @@ from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 from snakemake_interface_executor_plugins.utils import encode_target_jobs_cli_args, format_cli_arg, join_cli_args
 
 from mdflow.errors import MdflowError
+from mdflow.interrupt import signals_deferred
 from mdflow.executors import ensembles, outcome, polling
 from mdflow.executors.adapter import (
     FAILED, SUCCESS, JobRequest, JobStatus, LimitReached, SubmitRefused, parse_walltime,
@@ -413,8 +414,9 @@ class Executor(RemoteExecutor):
         link.stage_in(job_inputs(job))
         script = self.write_script(f"{request.name}.a{job.attempt}.sh",
                                    self.render(request, self.single_exec(job, request), link=link))
-        external_id = self.submit_or_fail(script, request, [job], link)
-        self.record([(job, request)], external_id, request.log_path, link)
+        with signals_deferred():  # a Ctrl-C lands after the job id is in the ledger, never between
+            external_id = self.submit_or_fail(script, request, [job], link)
+            self.record([(job, request)], external_id, request.log_path, link)
         self.logger.info(f"Submitted {request.name} to {link.name} "
                          f"(queue {request.queue or 'default'}) as {link.adapter.NAME} job {external_id}")
 
@@ -461,9 +463,10 @@ class Executor(RemoteExecutor):
         link.stage_in([f for job in jobs for f in job_inputs(job)])
         script = self.write_script(f"{request.name}.sh", self.render(
             request, "", launches=self.ensemble_launches(ensemble, request), link=link))
-        external_id = self.submit_or_fail(script, request, jobs, link)
-        self.record([(job, self.request_for(job)) for job in jobs], external_id, request.log_path, link,
-                    ensemble=request.name)
+        with signals_deferred():
+            external_id = self.submit_or_fail(script, request, jobs, link)
+            self.record([(job, self.request_for(job)) for job in jobs], external_id, request.log_path, link,
+                        ensemble=request.name)
         self.logger.info(f"Submitted ensemble {request.name} to {link.name}: {len(jobs)} jobs, {request.cpus_per_task} "
                          f"cores, {request.walltime_min} min, queue {queue or 'default'}, as {link.adapter.NAME} "
                          f"job {external_id}")

@@ -14,12 +14,14 @@ cancelled run submits nothing more (Cancelled). Nothing here holds a lock.
 
 import os
 import threading
+import time
 from pathlib import Path
 
 from mdflow.executors.adapter import (
     GarbledAnswer, JobRequest, LimitOrRefused, LimitReached, SchedulerAdapter, SubmitRefused, TransientError,
 )
 from mdflow.executors.commands import run_command
+from mdflow.interrupt import stop_pending
 from mdflow.executors.render import queue_limits
 from mdflow.ledger import Ledger
 
@@ -53,9 +55,12 @@ class Submitter:
         self.user = user or os.environ.get("USER", "root")  # whose jobs count: on a remote site, its account
 
     def wait(self, seconds: float):
-        """Sleep between tries; Cancelled as soon as the run is cancelled."""
-        if self.stop.wait(seconds):
-            raise Cancelled()
+        """Sleep between tries; Cancelled as soon as the run is cancelled, or a stop signal waits for
+        this submission to end (mdflow/interrupt.py: signals_deferred)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.stop.wait(min(0.2, max(0.0, deadline - time.monotonic()))) or stop_pending():
+                raise Cancelled()
 
     def submit(self, script: Path, request: JobRequest) -> str:
         """The id of the batch job `script` became; LimitReached, SubmitRefused or Cancelled."""
