@@ -10,7 +10,6 @@ remote / local (goal: at most 1.2).
     .venv/bin/python benchmarks/remote.py [--tasks 100] [--jobs 20] [--interval 2]
 """
 
-import argparse
 import json
 import os
 import shutil
@@ -24,16 +23,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests/shims"))
 from shim import install  # noqa: E402
 
-SSH_STATE = Path("/tmp/mdflow-sshd")
-SNAKEFILE = """
-rule all:
-    input: expand("out/{{i}}.txt", i=range({tasks}))
+sys.path.insert(0, str(REPO / "benchmarks"))
+from status_load import SNAKEFILE, workload_arguments  # noqa: E402  (the same workload)
 
-rule task:
-    output: "out/{{i}}.txt"
-    resources: runtime=10, mem_mb=100
-    shell: "sleep {sleep}; echo {{wildcards.i}} > {{output}}"
-"""
+SSH_STATE = Path("/tmp/mdflow-sshd")
 MDFLOW = ("import sys, mdflow.cli as c, snakemake.cli as s; c.register_executor(); "
           "sys.argv = ['snakemake'] + sys.argv[1:]; s.main()")
 
@@ -65,12 +58,7 @@ def run_case(label: str, workdir: Path, site: dict, args, env: dict, site_log: P
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tasks", type=int, default=100)
-    parser.add_argument("--sleep", type=float, default=2.0)
-    parser.add_argument("--jobs", type=int, default=20)
-    parser.add_argument("--interval", type=int, default=2, help="seconds between status checks (both)")
-    args = parser.parse_args()
+    args = workload_arguments(__doc__, tasks=100)
 
     subprocess.run(["bash", str(REPO / "tests/slurm/start_slurm.sh")], check=True, stdout=subprocess.DEVNULL)
     subprocess.run(["bash", str(REPO / "tests/ssh/start_sshd.sh")], check=True, stdout=subprocess.DEVNULL,

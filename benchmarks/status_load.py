@@ -53,13 +53,18 @@ def run_case(label: str, workdir: Path, argv: list, env: dict) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tasks", type=int, default=200)
+def workload_arguments(doc: str, tasks: int):
+    """The status-load workload's options (also benchmarks/remote.py's)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, default=tasks)
     parser.add_argument("--sleep", type=float, default=2.0)
     parser.add_argument("--jobs", type=int, default=20)
     parser.add_argument("--interval", type=int, default=2, help="seconds between status checks (both)")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = workload_arguments(__doc__, tasks=200)
 
     subprocess.run(["bash", str(REPO / "tests/slurm/start_slurm.sh")], check=True, stdout=subprocess.DEVNULL)
     python = sys.executable
