@@ -102,27 +102,47 @@ def choose_queue(site: dict, walltime_min: int, nodes: int, requested: str | Non
 
 def fit_scheduler_limits(request: JobRequest, rule: str, site: dict, scheduler_limits: dict,
                          scheduler: str, default_walltime: bool = False) -> JobRequest:
-    """`request` as it can run under the limit the scheduler itself reports for the queue it goes to
+    """`request` as it can run under the limits the scheduler itself reports for the queue it goes to
     (`scheduler_limits`: adapter.parse_queue_limits; its default queue when the job names none), where
-    the profile states no walltime limit for that queue (the profile's word wins: choose_queue holds
-    jobs to it). Slurm would keep a job over it pending with reason PartitionTimeLimit forever. A job
-    whose rule sets no runtime (`default_walltime`: it has the site's) gets the queue's limit, as it
-    would where no time is asked for; one whose own runtime is over it is refused (MdflowError, one line)."""
+    the profile states no such limit for that queue (the profile's word wins: choose_queue holds jobs
+    to it). Slurm would keep a job over them pending with reason PartitionTimeLimit/PartitionNodeLimit
+    forever. A job whose rule sets no runtime (`default_walltime`: it has the site's) gets the queue's
+    limit, as it would where no time is asked for; one whose own runtime or node count is over a limit
+    is refused (MdflowError, one line)."""
     queue = request.queue or next((q for q, limit in scheduler_limits.items() if limit.get("default")), None)
-    if queue is None or queue_limits(site).get(queue, {}).get("max_walltime_min") is not None:
+    if queue is None:
         return request
-    limit = (scheduler_limits.get(queue) or {}).get("max_walltime_min")
-    if limit is None or request.walltime_min <= limit:
-        return request
-    if default_walltime:
-        return dataclasses.replace(request, walltime_min=limit)
-    fitting = [q for q, other in scheduler_limits.items()
-               if other.get("max_walltime_min") is None or other["max_walltime_min"] >= request.walltime_min]
+    told = queue_limits(site).get(queue, {})
+    reported = scheduler_limits.get(queue) or {}
+    limit = reported.get("max_walltime_min")
+    if told.get("max_walltime_min") is None and limit is not None and request.walltime_min > limit:
+        if not default_walltime:
+            _refuse(request, rule, scheduler_limits, scheduler, queue, _walltime_fits,
+                    f"runtime {request.walltime_min} min exceeds the {format_walltime(limit)} limit of", "runtime")
+        request = dataclasses.replace(request, walltime_min=limit)
+    if told.get("max_nodes") is None and told.get("min_nodes") is None and not _nodes_fit(reported, request):
+        bounds = " to ".join(str(n) for n in (reported.get("min_nodes") or 1, reported.get("max_nodes")) if n)
+        _refuse(request, rule, scheduler_limits, scheduler, queue, _nodes_fit,
+                f"{request.nodes} node(s) are outside the {bounds} node(s) allowed by", "nodes")
+    return request
+
+
+def _walltime_fits(limit: dict, request: JobRequest) -> bool:
+    return limit.get("max_walltime_min") is None or request.walltime_min <= limit["max_walltime_min"]
+
+
+def _nodes_fit(limit: dict, request: JobRequest) -> bool:
+    return ((limit.get("max_nodes") is None or request.nodes <= limit["max_nodes"])
+            and (limit.get("min_nodes") is None or request.nodes >= limit["min_nodes"]))
+
+
+def _refuse(request: JobRequest, rule: str, scheduler_limits: dict, scheduler: str, queue: str, fits,
+            problem: str, what: str) -> None:
+    fitting = [q for q, limit in scheduler_limits.items() if fits(limit, request)]
     raise MdflowError(
-        f"job {request.name} (rule {rule}): runtime {request.walltime_min} min exceeds the "
-        f"{format_walltime(limit)} limit of {scheduler} queue {queue}, where it would wait forever; lower the "
-        f"rule's runtime" + (f", or send it to a queue that allows it ({', '.join(fitting)}: `queue:` in the "
-                             f"profile, or resources: partition=NAME)" if fitting else ""))
+        f"job {request.name} (rule {rule}): {problem} {scheduler} queue {queue}, where it would wait forever; "
+        f"lower the rule's {what}" + (f", or send it to a queue that allows it ({', '.join(fitting)}: `queue:` in "
+                                      f"the profile, or resources: partition=NAME)" if fitting else ""))
 
 
 def choose_ensemble_queue(site: dict, walltime_min: int, nodes_needed: int) -> tuple:

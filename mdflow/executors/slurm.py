@@ -49,6 +49,8 @@ NEVER_CLEARS = {
     "InvalidQOS": "the QOS is not valid for this account or partition: fix the profile's directives",
     "PartitionTimeLimit": "its walltime exceeds the partition's limit: lower the rule's runtime or pick another queue",
     "PartitionNodeLimit": "its node count is outside the partition's limits: change nodes or the queue",
+    "PartitionConfig": "it asks for more per node (CPUs, memory, GPUs) than the partition's nodes have: lower "
+                       "the rule's threads/mem/gpus or pick another queue",
     "PartitionDown": "the partition is down: pick another queue, or wait for the site to bring it back",
     "PartitionInactive": "the partition is inactive: pick another queue",
     "AccountNotAllowed": "the account may not use this partition: pick another queue or account",
@@ -430,9 +432,12 @@ def partitions_argv(cluster: str | None = None) -> list[str]:
 
 
 def parse_partitions(returncode: int, stdout: str, stderr: str = "") -> dict:
-    """{partition: {'max_walltime_min': minutes or None (UNLIMITED, or unreadable), 'default': bool}}
-    from `scontrol --oneliner show partition` (`PartitionName=debug … Default=YES … MaxTime=00:30:00
-    …`; MaxTime may be `D-HH:MM:SS` or `UNLIMITED`). {} when the command failed."""
+    """{partition: {'max_walltime_min': minutes or None (UNLIMITED, or unreadable), 'default': bool,
+    'max_nodes': int|None, 'min_nodes': int|None}} from `scontrol --oneliner show partition`
+    (`PartitionName=debug … Default=YES … MaxNodes=UNLIMITED MaxTime=00:30:00 MinNodes=0 … TotalNodes=1`;
+    MaxTime may be `D-HH:MM:SS` or `UNLIMITED`). A job over MaxNodes, or over the partition's node
+    count, pends with reason PartitionNodeLimit forever: max_nodes is the smaller of the two. {} when
+    the command failed."""
     if returncode != 0:
         return {}
     partitions = {}
@@ -445,8 +450,16 @@ def parse_partitions(returncode: int, stdout: str, stderr: str = "") -> dict:
             limit = parse_walltime(fields.get("MaxTime", ""))
         except ValueError:  # UNLIMITED, INFINITE, empty: no limit we can hold a job to
             limit = None
-        partitions[name] = {"max_walltime_min": limit, "default": fields.get("Default") == "YES"}
+        partitions[name] = {"max_walltime_min": limit, "default": fields.get("Default") == "YES",
+                            "max_nodes": _least_count(fields.get("MaxNodes"), fields.get("TotalNodes")),
+                            "min_nodes": _least_count(fields.get("MinNodes")) or None}
     return partitions
+
+
+def _least_count(*texts) -> int | None:
+    """The smallest of the counts among `texts` (`UNLIMITED`, absent or unreadable ones ignored)."""
+    counts = [int(text) for text in texts if text and text.isdigit()]
+    return min(counts) if counts else None
 
 
 # ---------------------------------------------------------------------------------- the contract

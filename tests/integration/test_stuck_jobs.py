@@ -39,3 +39,25 @@ def test_job_over_the_partitions_own_limit_is_refused_before_submission(slurm, t
             "would wait forever; lower the rule's runtime, or send it to a queue that allows it (long:") in lines[0]
     assert not (tmp_path / ".mdflow/ledger.sqlite").exists() or not Ledger(tmp_path / ".mdflow/ledger.sqlite").all()
     assert time.time() - started < 60
+
+
+def test_node_count_over_the_partition_is_refused_before_submission(slurm, tmp_path):
+    # the test Slurm's partitions hold one node: a 2-node job would pend with PartitionNodeLimit forever
+    site = f"scheduler: slurm\nname: testslurm\nqueue: {slurm}\nlogdir: logs/batch\n"
+    result = run_short_tasks(tmp_path, site, {"tasks": 1, "sleep": 1}, "--set-resources", "task:nodes=2", timeout=300)
+    assert result.returncode != 0
+    assert ("job task.0 (rule task): 2 node(s) are outside the 1 to 1 node(s) allowed by slurm queue debug, where "
+            "it would wait forever; lower the rule's nodes") in result.stderr, result.stderr[-3000:]
+    assert not (tmp_path / ".mdflow/ledger.sqlite").exists() or not Ledger(tmp_path / ".mdflow/ledger.sqlite").all()
+
+
+def test_job_asking_more_cpus_than_any_node_has_is_failed_not_waited_on(slurm, tmp_path):
+    # the test node has 16 CPUs: Slurm accepts the job and keeps it pending with reason PartitionConfig
+    site = f"scheduler: slurm\nname: testslurm\nqueue: {slurm}\nlogdir: logs/batch\n"
+    started = time.time()
+    result = run_short_tasks(tmp_path, site, {"tasks": 1, "sleep": 1}, "--set-threads", "task=64", timeout=300)
+    assert result.returncode != 0
+    assert "it can never start: Slurm pending reason PartitionConfig" in result.stderr, result.stderr[-3000:]
+    (entry,) = Ledger(tmp_path / ".mdflow/ledger.sqlite").all()
+    assert entry.state == "failed" and "PartitionConfig" in entry.reason
+    assert time.time() - started < 120

@@ -1,5 +1,6 @@
 """Slurm adapter: pure parsers on real output shapes, and poll() with a scripted runner."""
 
+import dataclasses
 import subprocess
 
 import pytest
@@ -139,17 +140,21 @@ def test_ambiguous_policy_refusal_is_decided_by_the_users_own_job_count():
 PARTITIONS = (
     "PartitionName=debug AllowGroups=ALL AllowAccounts=ALL AllowQos=ALL AllocNodes=ALL Default=YES QoS=N/A "
     "DefaultTime=NONE DisableRootJobs=NO ExclusiveUser=NO GraceTime=0 Hidden=NO MaxNodes=UNLIMITED "
-    "MaxTime=00:30:00 MinNodes=0 LLN=NO MaxCPUsPerNode=UNLIMITED Nodes=vm State=UP TotalCPUs=16\n"
+    "MaxTime=00:30:00 MinNodes=0 LLN=NO MaxCPUsPerNode=UNLIMITED Nodes=vm State=UP TotalCPUs=16 TotalNodes=1\n"
     "PartitionName=long AllowGroups=ALL AllowAccounts=ALL AllowQos=ALL AllocNodes=ALL Default=NO QoS=N/A "
-    "DefaultTime=NONE Hidden=NO MaxNodes=UNLIMITED MaxTime=2-00:00:00 MinNodes=0 Nodes=vm State=UP\n"
-    "PartitionName=open Default=NO MaxTime=UNLIMITED Nodes=vm State=UP\n")
+    "DefaultTime=NONE Hidden=NO MaxNodes=UNLIMITED MaxTime=2-00:00:00 MinNodes=0 Nodes=vm State=UP TotalNodes=1\n"
+    "PartitionName=open Default=NO MaxTime=UNLIMITED Nodes=vm State=UP\n"
+    # the same fields of a partition with node limits (MaxNodes=/MinNodes= as slurm.conf(5) sets them)
+    "PartitionName=wide Default=NO MaxNodes=64 MaxTime=1-00:00:00 MinNodes=2 Nodes=c[001-128] State=UP "
+    "TotalCPUs=6144 TotalNodes=128\n")
 
 
 def test_partition_limits_from_scontrol():
     assert slurm.parse_partitions(0, PARTITIONS) == {
-        "debug": {"max_walltime_min": 30, "default": True},
-        "long": {"max_walltime_min": 2880, "default": False},
-        "open": {"max_walltime_min": None, "default": False}}
+        "debug": {"max_walltime_min": 30, "default": True, "max_nodes": 1, "min_nodes": None},
+        "long": {"max_walltime_min": 2880, "default": False, "max_nodes": 1, "min_nodes": None},
+        "open": {"max_walltime_min": None, "default": False, "max_nodes": None, "min_nodes": None},
+        "wide": {"max_walltime_min": 1440, "default": False, "max_nodes": 64, "min_nodes": 2}}
     assert slurm.parse_partitions(1, "", "slurm_load_partitions: Unable to contact slurm controller") == {}
     assert slurm.partitions_argv("c2") == ["scontrol", "--clusters=c2", "--all", "--oneliner", "show", "partition"]
 
@@ -180,7 +185,7 @@ def test_walltime_over_the_schedulers_own_partition_limit_is_refused_in_one_line
         fit_scheduler_limits(request, "collide", site, limits, "slurm")
     assert str(refused.value) == (
         "job collide.x (rule collide): runtime 45 min exceeds the 00:30:00 limit of slurm queue debug, where it "
-        "would wait forever; lower the rule's runtime, or send it to a queue that allows it (long, open: `queue:` "
+        "would wait forever; lower the rule's runtime, or send it to a queue that allows it (long, open, wide: `queue:` "
         "in the profile, or resources: partition=NAME)")
     no_runtime = build_request(site, "r", {}, {}, 1, 1, "logs", "/p")  # the site's default: 60 min
     assert fit_scheduler_limits(no_runtime, "r", site, limits, "slurm", default_walltime=True).walltime_min == 30
@@ -189,3 +194,21 @@ def test_walltime_over_the_schedulers_own_partition_limit_is_refused_in_one_line
     fit_scheduler_limits(request, "r", site, {}, "slurm")  # no answer from Slurm: nothing refused
     told = {"name": "s", "queues": {"debug": {"max_walltime": 60}}}  # the profile's word wins
     fit_scheduler_limits(build_request(told, "r", {}, {"runtime": 45}, 1, 1, "l", "/p"), "r", told, limits, "slurm")
+
+
+def test_node_count_outside_the_schedulers_own_partition_limits_is_refused_in_one_line():
+    limits = slurm.parse_partitions(0, PARTITIONS)
+    site = {"name": "s"}
+    two_nodes = build_request(site, "big", {"v": "x"}, {"runtime": 10, "nodes": 2}, 1, 1, "logs", "/p")
+    with pytest.raises(MdflowError) as refused:  # debug has one node
+        fit_scheduler_limits(two_nodes, "big", site, limits, "slurm")
+    assert str(refused.value) == (
+        "job big.x (rule big): 2 node(s) are outside the 1 to 1 node(s) allowed by slurm queue debug, where it would "
+        "wait forever; lower the rule's nodes, or send it to a queue that allows it (open, wide: `queue:` in the "
+        "profile, or resources: partition=NAME)")
+    one_node = build_request({"name": "s", "queue": "wide"}, "r", {}, {"runtime": 10}, 1, 1, "logs", "/p")
+    with pytest.raises(MdflowError, match=r"1 node\(s\) are outside the 2 to 64 node\(s\) allowed by slurm queue wide"):
+        fit_scheduler_limits(one_node, "r", site, limits, "slurm")
+    fit_scheduler_limits(dataclasses.replace(one_node, nodes=64), "r", site, limits, "slurm")  # fits
+    told = {"name": "s", "queues": {"debug": {"max_nodes": 4}}}  # the profile's word wins
+    fit_scheduler_limits(two_nodes, "big", told, limits, "slurm")
