@@ -129,13 +129,15 @@ def directives(request: JobRequest) -> list[str]:
     -S /bin/bash serves a human who qsubs the script by hand (DRMAA runs it directly, by its #!
     line). Multi-slot jobs ask for `-pe smp N` (or the PE the site names with `-pe NAME` in its
     directives). Memory and GPUs are site complexes (h_vmem, mem_free, gpu ... are per slot and
-    differ between sites): a site adds them to `directives`. Other directive items go as given."""
+    differ between sites): a site adds them to `directives`. Other directive items go as given.
+    `-l s_rt` (soft_walltime_s) warns the job before its walltime kill."""
     if request.workdir and PATH_FORBIDDEN.search(request.workdir):
         raise ValueError(f"Grid Engine cannot take a path with ':' or blanks: {request.workdir!r}")
     lines = [f"-N {job_name(request.name)}", "-S /bin/bash", "-V"]
     if request.workdir:
         lines.append(f"-wd {request.workdir}")
-    lines += [f"-o {log_path(request)}", "-j y", f"-l h_rt={format_walltime(request.walltime_min)}"]
+    lines += [f"-o {log_path(request)}", "-j y", f"-l h_rt={format_walltime(request.walltime_min)}",
+              f"-l s_rt={soft_walltime_s(request.walltime_min)}"]
     if slots(request) > 1:
         lines.append(f"-pe {parallel_environment(request)} {slots(request)}")
     if request.queue:
@@ -144,6 +146,15 @@ def directives(request: JobRequest) -> list[str]:
         lines.append(f"-A {request.account}")
     lines.extend(item for item in request.extra if not re.fullmatch(r"-pe\s+\S+", item.strip()))
     return lines
+
+
+def soft_walltime_s(walltime_min: int) -> int:
+    """Seconds to the soft limit s_rt, at which Grid Engine sends SIGUSR1 to every process of the job
+    (at h_rt it sends SIGKILL, which nothing can answer): a running segment checkpoints and exits
+    there, so the next attempt resumes from where it stopped. A tenth of the walltime before h_rt,
+    10 s to 2 min: a checkpoint takes seconds."""
+    seconds = walltime_min * 60
+    return seconds - min(120, max(10, seconds // 10))
 
 
 def native_specification(script_text: str) -> str:

@@ -6,7 +6,7 @@ output, so Snakemake does not delete it when it reruns an incomplete job). Every
 progress are written atomically, progress last (also every `checkpoint_interval_min` minutes). A rerun loads the checkpoint, cuts the DCD and CSV
 back to it and carries on, so at most one checkpoint interval is redone. SIGTERM (sent by batch
 schedulers before the walltime kill, and by mdflow's controller when it is interrupted) checkpoints
-and exits; so do SIGINT and SIGHUP.
+and exits; so do SIGINT, SIGHUP and SIGUSR1 (Grid Engine's warning at the soft walltime s_rt).
 """
 
 import hashlib
@@ -100,12 +100,16 @@ def degrees_of_freedom(system) -> int:
     return dof
 
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
+# SIGUSR1 is a batch job's walltime warning: Grid Engine sends it to every process of the job at its
+# soft limit s_rt, SIGKILL following at h_rt (the batch script ignores it, so that the job's shell and
+# Snakemake live on while the segment checkpoints); Slurm sends it where asked (--signal=USR1@120).
+ALWAYS_HANDLED = (signal.SIGUSR1,)
 
 
 class _Stopper:
-    """Turns SIGTERM, SIGINT and SIGHUP into a flag the step loop checks between chunks (a signal
-    ignored on entry, e.g. SIGHUP under nohup, stays ignored)."""
+    """Turns SIGTERM, SIGINT, SIGHUP and SIGUSR1 into a flag the step loop checks between chunks (a
+    signal ignored on entry, e.g. SIGHUP under nohup, stays ignored; SIGUSR1 is handled all the same)."""
 
     def __init__(self):
         self.requested = None  # the signal number once one came
@@ -117,7 +121,7 @@ class _Stopper:
 
         for signum in STOP_SIGNALS:
             try:
-                if signal.getsignal(signum) != signal.SIG_IGN:
+                if signum in ALWAYS_HANDLED or signal.getsignal(signum) != signal.SIG_IGN:
                     self._previous[signum] = signal.signal(signum, handler)
             except ValueError:  # not the main thread (e.g. a threaded test runner): no handler
                 break

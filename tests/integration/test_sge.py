@@ -4,6 +4,7 @@ into one batch job; a killed controller re-attaches instead of resubmitting; a j
 qdel is reported failed with a clear line, retried, and resumes from its checkpoint."""
 
 import os
+import re
 import signal
 import subprocess
 import xml.etree.ElementTree as ElementTree
@@ -158,3 +159,30 @@ def test_interrupt_cancels_this_runs_jobs_through_drmaa(sge, tmp_path):
     assert record["exit_status"].split()[0] == "137" and record["failed"].startswith("100")  # killed, not finished
     ledger = {e.name: e.state for e in Ledger(project / ".mdflow/ledger.sqlite").all()}
     assert ledger["simulate.villin.0.000"] == "cancelled"
+
+
+def test_segment_at_its_soft_walltime_checkpoints_and_the_next_attempt_resumes_there(sge, tmp_path):
+    """A 1-minute walltime: h_rt=00:01:00 and s_rt=50 (drmaa_adapter.soft_walltime_s). At s_rt Grid
+    Engine sends SIGUSR1 to every process of the job; the batch shell and Snakemake ignore it, the
+    segment checkpoints and exits (before SIGKILL at h_rt, which nothing could answer), and the next
+    attempt continues from exactly that step. The run is then interrupted: the segment is long."""
+    options = FAST.replace("retries: 1", "retries: 3") + "set-resources:\n  simulate:\n    runtime: 1\n"
+    project = sge_project(tmp_path, sheet=LONG_VILLIN.replace("\t4.0\t4.0\t", "\t100.0\t100.0\t"), options=options)
+    controller = start_controller(project)
+    first_attempt = project / "logs/batch/ci/simulate.villin.0.000.a1.log"
+    warned = re.compile(r"mdflow: simulate: SIGUSR1: checkpointed segment 0 at step (\d+); exiting "
+                        r"\(the next attempt resumes there\)")
+    stopped = wait_for(lambda: first_attempt.exists() and warned.search(first_attempt.read_text()), timeout=180,
+                       what="the first attempt's checkpoint at its soft walltime")
+    stopped_at = int(stopped.group(1))
+    rule_log = project / "logs/ci/simulate/villin/rep0/seg000.log"
+    wait_for(lambda: f"from checkpoint at step {stopped_at}" in rule_log.read_text(), timeout=120,
+             what="the second attempt resuming at that step")
+    os.kill(controller.pid, signal.SIGINT)
+    output, _ = controller.communicate(timeout=120)
+    first = next(e for e in Ledger(project / ".mdflow/ledger.sqlite").all()
+                 if e.name == "simulate.villin.0.000" and e.attempt == 1)
+    assert first.state == "failed", output
+    (record,) = accounting(first.external_id)
+    assert record["failed"].split()[0] == "0" and record["exit_status"].split()[0] != "137"  # ended, not killed
+    assert 0 < stopped_at < 50000 and stopped_at % 10 == 0

@@ -57,7 +57,11 @@ def test_directives_name_shell_environment_workdir_log_walltime_slots_queue():
     assert sge.directives(request(account="chem42")) == [
         "-N simulate.villin.0.000", "-S /bin/bash", "-V", "-wd /home/me/project",
         "-o /home/me/project/logs/batch/ci/simulate.villin.0.000.a1.log", "-j y", "-l h_rt=01:30:00",
-        "-pe smp 4", "-q all.q", "-A chem42"]
+        "-l s_rt=5280", "-pe smp 4", "-q all.q", "-A chem42"]
+
+
+def test_soft_walltime_warns_a_tenth_before_the_kill_between_10_s_and_2_min():
+    assert [sge.soft_walltime_s(m) for m in (1, 10, 90, 600)] == [50, 540, 5280, 35880]
 
 
 def test_one_slot_asks_for_no_parallel_environment_and_no_queue_means_the_default():

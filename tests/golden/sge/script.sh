@@ -6,6 +6,7 @@
 #$ -o /home/me/project/logs/batch/ci/simulate.villin.0.000.a1.log
 #$ -j y
 #$ -l h_rt=01:30:00
+#$ -l s_rt=5280
 #$ -pe smp 4
 #$ -q all.q
 
@@ -24,6 +25,10 @@ mdflow_record() {  # never changes the job's exit status, whatever happens here
 trap 'mdflow_record $?' EXIT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
+
+# SIGUSR1 at the soft walltime (s_rt) goes to every process of the job: ignored here and in Snakemake
+# (inherited), answered by a running segment, which checkpoints and exits before SIGKILL at h_rt
+trap '' USR1
 
 
 set -eo pipefail
