@@ -683,3 +683,10 @@ class Executor(RemoteExecutor):
 
     def get_job_exec_prefix(self, job: JobExecutorInterface):
         return ""
+
+    def additional_general_args(self):
+        """The inner Snakemake runs each job once: a rule's own `retries:` would otherwise be spent inside
+        the batch job too (Snakemake's restart_times), before and besides this executor's resubmission.
+        Marking every rule preemptible with 0 retries is the one switch that overrides a rule's own
+        (Rule.restart_times); it changes nothing else for the local execution inside the job."""
+        return "--preemptible-rules --preemptible-retries 0"

@@ -101,6 +101,18 @@ def test_stock_slurm_plugin_resource_names_move_over_unedited(slurm, tmp_path):
     assert warnings_about(result.stderr, "slurm_partition") == 0 and warnings_about(result.stderr, "slurm_extra") == 0
 
 
+def test_a_rules_own_retries_resubmit_the_batch_job_instead_of_rerunning_inside_it(slurm, tmp_path):
+    result = run_short_tasks(tmp_path, site(slurm), {"partition": slurm, "flaky_retries": 1},
+                             snakefile=WORKFLOWS / "stock_resources/Snakefile", timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    attempts = sorted((e.attempt, e.state) for e in Ledger(tmp_path / ".mdflow/ledger.sqlite").all() if e.rule == "flaky")
+    assert attempts == [(1, "failed"), (2, "success")]
+    first_log = (tmp_path / "logs/batch/flaky.a1.log").read_text()
+    assert "Trying to restart job" not in first_log  # the inner Snakemake gave up at once: its attempt was spent
+    assert (tmp_path / "out/flaky.txt").read_text().split()[0] == next(
+        e.external_id for e in Ledger(tmp_path / ".mdflow/ledger.sqlite").all() if e.rule == "flaky" and e.attempt == 2)
+
+
 @pytest.mark.parametrize("scheduler, queue", [("pbs", "debug"), ("cobalt", "default")])
 def test_plain_workflow_with_groups_and_retries_under_emulated_scheduler(slurm, tmp_path, scheduler, queue):
     site_yaml = f"scheduler: {scheduler}\nname: test{scheduler}\nqueue: {queue}\nlogdir: logs/batch\n"
