@@ -21,12 +21,13 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from mdflow.paths import SNAKEFILE
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 REPLICAS, SEGMENTS = 4, 5
-JOBS_PER_SYSTEM = 1 + 1 + 2 * REPLICAS * SEGMENTS + 1  # setup, push, simulate + pull per segment, analyze
 DEMO_ROWS = [  # name, structure, forcefield, solvent, segment_ps (the demo's systems)
     ("ala-implicit", "resources/alanine-dipeptide.pdb", "amber99sbildn", "implicit", 50),
     ("ala-water", "resources/alanine-dipeptide.pdb", "amber14", "explicit", 10),
@@ -35,9 +36,19 @@ DEMO_ROWS = [  # name, structure, forcefield, solvent, segment_ps (the demo's sy
 HEADER = "name\tstructure\tforcefield\tsolvent\ttemperature_k\treplicas\tlength_ps\tsegment_ps\tseed\tph\n"
 
 
+def jobs_per_system() -> float:
+    """Jobs of one system, averaged over DEMO_ROWS: setup, push, analyze; per replica, simulate + pull
+    per segment and equilibrate + pull_stage per equilibration stage of the demo's config (its NPT
+    stages only for explicit solvent)."""
+    stages = yaml.safe_load((REPO / "config/config.yaml").read_text()).get("equilibration") or []
+    npt = sum(1 for stage in stages if stage.get("ensemble") == "NPT")
+    per_row = [len(stages) - (0 if solvent == "explicit" else npt) for _, _, _, solvent, _ in DEMO_ROWS]
+    return 3 + 2 * REPLICAS * (SEGMENTS + sum(per_row) / len(per_row))
+
+
 def systems_for(jobs: int) -> int:
     """Systems whose campaign has about `jobs` jobs (report and all included)."""
-    return max(1, round((jobs - 2) / JOBS_PER_SYSTEM))
+    return max(1, round((jobs - 2) / jobs_per_system()))
 
 
 def sheet_text(systems: int) -> str:
