@@ -3,16 +3,18 @@
 Snakemake leaves its locks in .snakemake/locks when it is SIGKILLed, and the next run then refuses
 to start. mdflow holds an flock on LOCK_FILE (.mdflow/controller.lock) for the whole run; the kernel drops it
 when the process dies. So whoever gets that lock knows every Snakemake lock left in the project is
-stale and may remove it.
+stale and may remove it, and so is every half-done fetch from a remote site (.mdflow/.incoming-*:
+nothing in it was placed, it is fetched again).
 """
 
 import contextlib
 import fcntl
 import os
+import shutil
 from pathlib import Path
 
 from mdflow.errors import MdflowError
-from mdflow.project_files import LOCK_FILE
+from mdflow.project_files import INCOMING_PREFIX, LOCK_FILE, STATE_DIR
 
 
 @contextlib.contextmanager
@@ -35,6 +37,11 @@ def controller_lock(project: Path):
         handle.flush()
         for stale in (project / ".snakemake" / "locks").glob("*.lock"):
             stale.unlink(missing_ok=True)
+        for stale in (project / STATE_DIR).glob(f"{INCOMING_PREFIX}*"):
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
         yield
     finally:
         handle.close()

@@ -14,4 +14,5 @@ PROFILE_COPIES_DIR = STATE_DIR / "profiles"      # materialized profiles the exe
 SHEET_COPIES_DIR = STATE_DIR / "sheets"          # frozen copies of the systems sheet a run reads (mdflow/campaign.py)
 STRUCTURE_CACHE = STATE_DIR / "cache" / "structures.json"  # structures that passed the checks (mdflow/checkcache.py)
 ROW_CACHE = STATE_DIR / "cache" / "rows.json"    # sheet rows that passed validation (mdflow/checkcache.py)
+INCOMING_PREFIX = ".incoming-"                    # files being fetched from a remote site, in STATE_DIR (executors/ssh.py)
 SITE_FILE = "mdflow.yaml"                        # a profile's site description, inside the profile directory

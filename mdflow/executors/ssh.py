@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from mdflow.errors import MdflowError
+from mdflow.project_files import INCOMING_PREFIX, STATE_DIR
 from mdflow.executors.commands import run_command
 from mdflow.io_atomic import sha256_file
 
@@ -233,8 +234,8 @@ class Ssh:
         them, each checked by sha256 and then renamed into place; a file that arrived altered is
         copied again (up to `tries` rounds), then MdflowError. Nothing half-copied is ever placed."""
         local_root = Path(local_root)
-        (local_root / ".mdflow").mkdir(exist_ok=True)
-        incoming = Path(tempfile.mkdtemp(prefix=f".incoming-{os.getpid()}-", dir=local_root / ".mdflow"))
+        (local_root / STATE_DIR).mkdir(exist_ok=True)
+        incoming = Path(tempfile.mkdtemp(prefix=f"{INCOMING_PREFIX}{os.getpid()}-", dir=local_root / STATE_DIR))
         wanted = dict(expected)
         try:
             for _ in range(tries):
