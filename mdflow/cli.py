@@ -478,11 +478,28 @@ def run_status(argv: list) -> int:
     states = status.parse_filter("--state", state_filter, status.STATES)
     systems = status.parse_filter("--system", system_filter, list(campaign.systems))
     claim_results(Path.cwd(), campaign, write=False)  # another campaign's files are not this one's progress
-    state = status.collect(Path.cwd(), campaign, profile.name, scratch_dir(site_workdir(profile), campaign.name))
+    notes = []
+    state = status.collect(Path.cwd(), campaign, profile.name, scratch_dir(site_workdir(profile), campaign.name),
+                           remote_progress=remote_progress_reader(profile, notes))
     shown = status.select_rows(state.rows, states, systems) if states or systems else None
     print(json.dumps(status.to_json(state, shown), indent=2) if as_json
           else status.render_table(state, shown).rstrip("\n"))
+    for note in notes:
+        print(f"mdflow: {note}", file=sys.stderr)
     return 0
+
+
+def remote_progress_reader(profile, notes: list):
+    """For `mdflow status`: a reader of the progress of jobs running on the profile's remote sites
+    (mdflow/remote_status.py), or None where none of its sites is remote."""
+    from mdflow import profiles
+
+    sites = {member.name: member.site for member in profiles.member_profiles(profile, Path.cwd()) if member.site.get("host")}
+    if not sites:
+        return None
+    from mdflow.remote_status import remote_progress
+
+    return lambda ledger: remote_progress(Path.cwd(), sites, ledger, notes)
 
 
 def run_init(argv: list) -> int:

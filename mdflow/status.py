@@ -286,9 +286,10 @@ def ledger_segments(ledger: dict) -> dict:
 
 
 def replica_rows(campaign, system, replica, pulled: dict, simulated: dict, ledger: dict, controller: Controller,
-                 site_name: str, asked: dict, results: Path) -> tuple:
+                 site_name: str, asked: dict, results: Path, remote: dict) -> tuple:
     """(rows, newest pulled-manifest mtime) of one replica, from its scanned results (`pulled`) and
-    work-directory (`simulated`) segment entries; `asked`: ledger_segments(ledger)."""
+    work-directory (`simulated`) segment entries; `asked`: ledger_segments(ledger); `remote`: the
+    progress of segments running on remote sites (collect)."""
     observed = set(pulled) | set(simulated)
     observed |= asked.get((system.name, replica), set())
     if (getattr(system, "max_segments", None) or 0) > system.segments:  # only adaptive systems add segments
@@ -300,15 +301,17 @@ def replica_rows(campaign, system, replica, pulled: dict, simulated: dict, ledge
         is_pulled = all(s in here for s in PULLED_SUFFIXES)
         if is_pulled:
             newest = max(newest, here["json"].stat().st_mtime)
-        evidence = gather_evidence(here, there, ledger.get(("simulate", system.name, replica, k)), controller)
+        key = ("simulate", system.name, replica, k)
+        evidence = gather_evidence(here, there, ledger.get(key), controller, remote.get(key))
         rows.append(segment_row(system, replica, segment, evidence, site_name))
     return rows, newest
 
 
-def gather_evidence(here: dict, there: dict, entry, controller: Controller) -> Evidence:
-    """One segment's or stage's evidence from its pulled (`here`) and work-directory (`there`) files."""
+def gather_evidence(here: dict, there: dict, entry, controller: Controller, remote: tuple | None = None) -> Evidence:
+    """One segment's or stage's evidence from its pulled (`here`) and work-directory (`there`) files;
+    `remote`: (steps, ns/day) of its partial directory on the remote site it runs on."""
     is_simulated = all(s in there for s in SIMULATED_SUFFIXES)
-    steps, speed = partial_progress(there["partial"]) if "partial" in there else (None, None)
+    steps, speed = partial_progress(there["partial"]) if "partial" in there else (remote or (None, None))
     return Evidence(
         pulled=all(s in here for s in PULLED_SUFFIXES),
         simulated=is_simulated,
@@ -321,13 +324,14 @@ def gather_evidence(here: dict, there: dict, entry, controller: Controller) -> E
 
 
 def stage_rows(system, replica, stages: list, pulled: dict, simulated: dict, ledger: dict, controller: Controller,
-               site_name: str) -> list:
+               site_name: str, remote: dict) -> list:
     """One row per equilibration stage (`stages`, system_stages) of one replica, from its scanned
     stage entries (none when the campaign runs no stages)."""
     rows = []
     for stage in stages:
-        evidence = gather_evidence(pulled.get(stage.index, {}), simulated.get(stage.index, {}),
-                                   ledger.get(("equilibrate", system.name, replica, stage.index)), controller)
+        key = ("equilibrate", system.name, replica, stage.index)
+        evidence = gather_evidence(pulled.get(stage.index, {}), simulated.get(stage.index, {}), ledger.get(key),
+                                   controller, remote.get(key))
         rows.append(segment_row(system, replica, f"eq{stage.id} {stage.name}", evidence, site_name, stage.steps))
     return rows
 
@@ -358,15 +362,18 @@ def analysis_state(results: Path, system, all_done: bool, newest_segment: float)
     return "done" if all_done and summary.stat().st_mtime >= newest_segment else "outdated"
 
 
-def collect(project, campaign, site_name: str, scratch, controller: Controller | None = None) -> Status:
+def collect(project, campaign, site_name: str, scratch, controller: Controller | None = None,
+            remote_progress=None) -> Status:
     """Every expected segment's row and each system's totals. `scratch` is the campaign's directory
     in the site's work directory (relative to the project or absolute); `controller` None means: look
-    at the lock."""
+    at the lock. `remote_progress(ledger)`, where given: {ledger key: (steps, ns/day)} of the
+    segments and stages running on remote sites, whose partial directories are there, not here."""
     project = Path(project)
     results, scratch = project / campaign.results, project / scratch
     controller = controller_state(project) if controller is None else controller
     ledger = read_ledger(project, (results, scratch))
     asked = ledger_segments(ledger)
+    remote = remote_progress(ledger) if remote_progress else {}
     rows, systems, stages = [], [], []
     for system in campaign.systems.values():
         own, newest = [], 0.0
@@ -377,9 +384,9 @@ def collect(project, campaign, site_name: str, scratch, controller: Controller |
             pulled = scan_replica_dir(Path(replica_dir(results, system.name, replica))) if in_results else NOTHING
             simulated = scan_replica_dir(Path(replica_dir(scratch, system.name, replica))) if in_scratch else NOTHING
             replica_own, replica_newest = replica_rows(campaign, system, replica, pulled[0], simulated[0], ledger,
-                                                       controller, site_name, asked, results)
+                                                       controller, site_name, asked, results, remote)
             stages += stage_rows(system, replica, system_stage_list, pulled[1], simulated[1], ledger, controller,
-                                 site_name)
+                                 site_name, remote)
             own += replica_own
             newest = max(newest, replica_newest)
         counts = count_states(own)

@@ -74,7 +74,9 @@ class RemoteSite:
 
     @property
     def directory(self) -> str:
-        return self.side.directory
+        """The work directory on the site: as the site reported it once prepared; before that as the
+        profile says (relative to the remote home, where every command starts)."""
+        return self.side.directory if self.side else self.directory_setting
 
     @property
     def user(self) -> str:

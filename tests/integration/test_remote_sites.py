@@ -111,13 +111,22 @@ def test_a_site_listed_in_the_sheet_but_not_the_profile_is_refused_in_one_line(s
 
 def test_a_killed_controller_reattaches_over_ssh_instead_of_resubmitting(sshd, slurm, tmp_path):
     villin = {**ROW, "name": "villin", "structure": "resources/villin.pdb", "length_ps": 4.0, "segment_ps": 4.0}
-    project, _ = remote_project(tmp_path, sshd, [villin], two_sites=False)
+    project, tag = remote_project(tmp_path, sshd, [villin], two_sites=False)
     env = {**os.environ, "OPENMM_CPU_THREADS": "1"}
     controller = subprocess.Popen([*MDFLOW, "--profile", "sitea", "--configfile", "config/ci.yaml"], cwd=project,
                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                   start_new_session=True)
     ledger = Ledger.of_project(project)
     wait_for(lambda: any(e.name == "simulate.villin.0.000" for e in ledger.all()), 300, "simulate submitted", controller)
+    # while it runs, `mdflow status` shows its progress, read on the site over the controller's connection
+    there = ran_as(tag, "mdsitea", "a") / "scratch/ci/villin/rep0/seg000.partial/progress.json"
+    wait_for(lambda: there.exists() and json.loads(there.read_text())["steps"] > 0, 300, "a checkpoint on the site",
+             controller)
+    before = logins(sshd, "mdsitea")
+    shown = run_mdflow(project, "status", "--profile", "sitea", "--configfile", "config/ci.yaml", "--json", check=True)
+    (row,) = [r for r in json.loads(shown.stdout)["segments"] if r["system"] == "villin" and r["segment"] == "000"]
+    assert row["state"] == "running" and row["site"] == "sitea" and row["steps"] > 0, row
+    assert logins(sshd, "mdsitea") == before  # no login of its own: the controller's connection
     os.killpg(controller.pid, signal.SIGKILL)
     controller.wait()
     submitted = [e.external_id for e in ledger.all() if e.name == "simulate.villin.0.000"]
