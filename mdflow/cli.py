@@ -449,7 +449,8 @@ def run_verify(argv: list) -> int:
                           f"[--repeat PROJECT_DIR]...]")
     shown = reference_option or campaign.settings["reference"]
     path = Path.cwd() / shown
-    here = verify.environment(choose_platform(campaign.settings["platform"])[0].getName())
+    ran_on = verify.platforms_used(Path.cwd() / campaign.results)
+    here = verify.environment(ran_on or choose_platform(campaign.settings["platform"])[0].getName())
     measured = verify.measure(Path.cwd(), campaign)
     if update:
         again = [verify.measure(Path(directory).resolve(), campaign) for directory in repeats]

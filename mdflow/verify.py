@@ -111,6 +111,18 @@ def environment(platform: str) -> dict:
             "platform": platform, "cpu_flags": cpu_vector_flags(cpuinfo), "cpu_model": cpu_model(cpuinfo)}
 
 
+def platforms_used(results: Path) -> str | None:
+    """The OpenMM platform(s) the results were computed on, read from their records (each setup.json,
+    each segment's and stage's provenance or its upstream step's): verify judges what ran, whatever
+    the config says now (`--config platform=…`, a GPU that fell back to CPU). None when unrecorded."""
+    found = {(_read_json(path) or {}).get("platform") for path in results.glob("*/setup/setup.json")}
+    for path in results.glob("*/rep*/*.provenance.json"):
+        record = _read_json(path) or {}
+        found.add(record.get("platform") or (record.get("upstream") or {}).get("platform"))
+    found.discard(None)
+    return "+".join(sorted(found)) or None
+
+
 def across_machines(quantity: str, tolerance: dict) -> dict:
     """The tolerance of `quantity` against a reference from another environment (never tighter)."""
     wider = ACROSS_MACHINES.get(quantity.rsplit(" ", 1)[-1])

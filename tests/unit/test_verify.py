@@ -9,8 +9,8 @@ import synthetic
 from golden import assert_golden
 from mdflow.errors import MdflowError
 from mdflow.verify import (EXACT, MODEL, STATISTICAL, Measured, across_machines, bitwise_reproducible, compare, cpu_model,
-                           cpu_vector_flags, equilibrated_from, mean_and_error, reference_from, render, within,
-                           z_limit)
+                           cpu_vector_flags, equilibrated_from, mean_and_error, platforms_used, reference_from, render,
+                           within, z_limit)
 
 HERE = {"openmm": "8.6.1", "pdbfixer": "1.12.0", "numpy": "2.4.6", "platform": "CPU",
         "cpu_flags": ["sse4_1", "avx", "avx2", "fma"], "cpu_model": "GenuineIntel family 6 model 143: Intel Xeon"}
@@ -178,3 +178,14 @@ def test_a_reference_of_several_runs_judges_by_their_spread():
     assert not compare(written, far, HERE)[0].ok
     with pytest.raises(MdflowError, match="repeated run has no ala/rep0 rg_nm.mean series"):
         reference_from(runs[0], HERE, [[Measured("ala/rep0 rg_nm.mean", [0.3], STATISTICAL)]])
+
+
+def test_the_platform_judged_is_the_one_the_results_record(tmp_path):
+    assert platforms_used(tmp_path) is None  # nothing recorded: verify falls back to the config's choice
+    (tmp_path / "a/setup").mkdir(parents=True)
+    (tmp_path / "a/setup/setup.json").write_text('{"platform": "CPU"}')
+    (tmp_path / "a/rep0").mkdir()
+    (tmp_path / "a/rep0/seg000.provenance.json").write_text('{"step": "pull", "platform": null, '
+                                                            '"upstream": {"step": "simulate", "platform": "CUDA"}}')
+    (tmp_path / "a/rep0/seg001.provenance.json").write_text("not json")
+    assert platforms_used(tmp_path) == "CPU+CUDA"  # a GPU run whose setup ran on CPU is not the CPU reference's
