@@ -40,7 +40,7 @@ def two_campaigns(tmp_path_factory) -> tuple:
     project = make_project(tmp_path_factory.mktemp("two_campaigns") / "project")
     run_mdflow(project, "--profile", "ci", check=True)
     ci_files = snapshot(project, "results-ci", "scratch/ci", "logs/ci")
-    run_mdflow(project, check=True, timeout=900)  # the demo: ~1.5 min on 2 cores
+    run_mdflow(project, check=True, timeout=900)  # the demo: ~2.5 min on 2 cores
     again = run_mdflow(project, "--profile", "ci", check=True)
     return project, ci_files, again.stdout + again.stderr
 
