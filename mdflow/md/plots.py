@@ -65,6 +65,7 @@ def rmsf(rmsf_by_replica: dict, title: str, path: Path) -> None:
         axes.plot([r[0] for r in rows], [r[2] for r in rows], marker="o", markersize=2, linewidth=1,
                   label=f"replica {replica}")
     axes.set_xlabel("residue number")
+    axes.xaxis.get_major_locator().set_params(integer=True)  # residues are whole numbers (no 1.25 ticks)
     axes.set_ylabel("RMSF, heavy atoms (nm)")
     axes.set_title(title)
     axes.legend(fontsize="small")
