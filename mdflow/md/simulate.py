@@ -20,6 +20,7 @@ from pathlib import Path
 import openmm
 from openmm import app, unit
 
+from mdflow.errors import MdflowError
 from mdflow.io_atomic import atomic_write_bytes, atomic_write_text, sha256_file
 from mdflow.md import stages, trajfiles
 from mdflow.md.platforms import create_context, describe_device
@@ -301,9 +302,13 @@ def run_segment(spec: SegmentSpec, log=print) -> dict:
             if spec.heat_from_k is not None:  # from the step count alone: a resumed stage heats the same way
                 integrator.setTemperature(stages.ramp_temperature(
                     steps_done, spec.steps, spec.heat_from_k, spec.temperature_k) * unit.kelvin)
-            integrator.step(spec.report_interval)
-            steps_done += spec.report_interval
-            _write_frame(context, dcd, csv_handle, kb_dof, spec, steps_done, periodic, reported)
+            frame_step = steps_done + spec.report_interval
+            try:
+                integrator.step(spec.report_interval)
+                steps_done += spec.report_interval
+                _write_frame(context, dcd, csv_handle, kb_dof, spec, steps_done, periodic, reported)
+            except openmm.OpenMMException as error:
+                raise blown_up(spec, frame_step, error) from None
             checkpoint = None
             if cadence.due(steps_done) or steps_done == spec.steps:
                 speed = _ns_per_day(steps_done - steps_at_start, spec.timestep_fs, time.perf_counter() - started)
@@ -339,6 +344,17 @@ def run_segment(spec: SegmentSpec, log=print) -> dict:
 
 def _ns_per_day(steps: int, timestep_fs: float, elapsed_s: float) -> float | None:
     return round(steps * timestep_fs * 1e-6 / elapsed_s * 86400, 3) if elapsed_s > 0 else None
+
+
+def blown_up(spec, step: int, error: Exception) -> Exception:
+    """One line for a simulation that blew up (OpenMM's 'Particle coordinate is NaN'): where, and the
+    usual causes; the segment's last checkpoint is kept. Other OpenMM errors pass unchanged."""
+    if "NaN" not in str(error):
+        return error
+    return MdflowError(f"{Path(spec.out_dcd).stem}: the simulation blew up (coordinates became NaN) by step "
+                       f"{step} of {spec.steps}: atoms clashed or moved too far in one "
+                       f"step; minimize longer (config key minimize_iterations), add a heating stage, lower "
+                       f"timestep_fs, or check the structure (clashes, a modelled loop)")
 
 
 def _write_frame(context, dcd, csv_handle, kb_dof, spec, step, periodic, groups=-1):

@@ -45,3 +45,17 @@ def test_with_gaps_cap_setup_runs_and_says_what_it_did(project):
     log = (project / "logs/ci/setup/bhl.log").read_text()
     assert "preparation: Chain A gap between GLN 137 and MET 154: 16 residues missing" in log
     assert "minimizing: iteration 1 " in log and "minimized: " in log
+
+
+def test_with_gaps_model_the_loop_is_built_and_the_campaign_runs(project):
+    _sheet(project, gaps="model")
+    run_mdflow(project, "--profile", "ci", check=True, timeout=900)  # (20 minimization rounds: NaN, said in one line)
+    setup = project / "results-ci/bhl/setup"
+    preparation = json.loads((setup / "setup.json").read_text())["preparation"]
+    assert [(g["after"], g["before"], g["length"], g["action"]) for g in preparation["gaps"]["found"]] == [
+        ("GLN 137", "MET 154", 16, "model")]
+    numbers = sorted({int(line[22:26]) for line in (setup / "topology.pdb").read_text().splitlines()
+                      if line.startswith("ATOM")})
+    assert set(range(138, 154)) <= set(numbers)  # PDBFixer built the 16 missing residues
+    summary = json.loads((project / "results-ci/bhl/analysis/summary.json").read_text())
+    assert summary["replicas"]["0"]["frames"] > 0  # and it simulated from the modelled structure

@@ -269,3 +269,20 @@ def test_library_contexts_and_pme_get_the_configured_threads(monkeypatch):
     assert platform.getPropertyDefaultValue("Threads") == "1"
     assert platform.getPropertyDefaultValue("DeterministicForces") == "true"
     assert os.environ["OPENMM_CPU_THREADS"] == "1"
+
+
+def test_a_blown_up_simulation_is_one_line_saying_where_and_what_to_try():
+    from types import SimpleNamespace
+
+    import openmm
+
+    from mdflow.errors import MdflowError
+    from mdflow.md.simulate import blown_up
+
+    spec = SimpleNamespace(out_dcd="scratch/ci/bhl/rep0/seg003.dcd", steps=500)
+    error = blown_up(spec, 80, openmm.OpenMMException("Particle coordinate is NaN.  For more information, see …"))
+    assert isinstance(error, MdflowError) and "\n" not in str(error)
+    assert str(error).startswith("seg003: the simulation blew up (coordinates became NaN) by step 80 of 500")
+    assert "minimize_iterations" in str(error) and "timestep_fs" in str(error)
+    other = openmm.OpenMMException("Called setPositions() on a Context with the wrong number of positions")
+    assert blown_up(spec, 80, other) is other  # not a blow-up: passed on as it is
