@@ -50,6 +50,20 @@ def test_group_of_three_jobs_is_one_batch_job_with_layered_walltime(slurm, tmp_p
     assert "TimeLimit=00:09:00" in limit or not limit  # Slurm may have forgotten it (MinJobAge)
 
 
+def test_user_group_and_mdflow_ensemble_in_one_run(slurm, tmp_path):
+    result = run_short_tasks(tmp_path, site(slurm) + ENSEMBLES, {"solos": 4}, "--default-resources", "mem_mb=100",
+                             snakefile=WORKFLOWS / "group/Snakefile", timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    group_ids = set((tmp_path / "out/c.txt").read_text().split())
+    solo_ids = {(tmp_path / f"out/solo{i}.txt").read_text().strip() for i in range(4)}
+    assert len(group_ids) == 1 and len(solo_ids) == 1 and "none" not in group_ids | solo_ids
+    assert group_ids != solo_ids  # the group its own batch job, the four short jobs packed into one ensemble
+    assert result.stderr.count("Submitted ensemble") == 1
+    entries = Ledger(tmp_path / ".mdflow/ledger.sqlite").all()
+    assert {e.external_id for e in entries if e.rule == "solo"} == solo_ids
+    assert all(e.state == "success" for e in entries)
+
+
 DRY_RUN = ("import sys; from pathlib import Path; import mdflow.cli as c, snakemake.cli as s; "
            "from mdflow.dryrun_summary import Summary; from mdflow.executors import dryrun; "
            "from mdflow.executors.site import current_site; c.register_executor(); summary = Summary(); "
