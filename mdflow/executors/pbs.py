@@ -263,6 +263,31 @@ def parse_qstat_full(text: str) -> dict[str, dict[str, str]]:
     return jobs
 
 
+def queue_limits_argv(site: dict) -> list[str]:
+    return ["qstat", "-Q", "-f"]
+
+
+def parse_queue_status(returncode: int, stdout: str, stderr: str = "") -> dict:
+    """{queue: {'max_walltime_min': minutes or None, 'default': False}} from plain `qstat -Q -f`
+    ('Queue: NAME' then '    resources_max.walltime = HHH:MM:SS'; continuation lines joined). A
+    job over its queue's resources_max is refused by qsub; a job that asks for no walltime of its own
+    is held to it instead. PBS names its default queue among the server's attributes, not here.
+    {} when the command failed."""
+    if returncode != 0:
+        return {}
+    queues, current = {}, None
+    for line in join_continuation_lines(stdout).splitlines():
+        match = re.match(r"^Queue:\s*(\S+)", line)
+        if match:
+            current = queues.setdefault(match.group(1), {"max_walltime_min": None, "default": False})
+            continue
+        match = re.match(r"^\s+resources_max\.walltime = (\d+):(\d\d):(\d\d)\s*$", line)
+        if match and current is not None:  # whole minutes within the limit
+            hours, minutes, seconds = (int(g) for g in match.groups())
+            current["max_walltime_min"] = (hours * 3600 + minutes * 60 + seconds) // 60 or None
+    return queues
+
+
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -515,6 +540,11 @@ class PbsAdapter(SchedulerAdapter):
 
     def parse_status(self, returncode, stdout, stderr, ids):
         return parse_qstat(returncode, stdout, stderr, ids)
+
+    def queue_limits_argv(self, site):
+        return queue_limits_argv(site)
+
+    parse_queue_limits = staticmethod(parse_queue_status)
 
     def status_steps(self, ids, jobs):
         return status_steps(ids, self.state)

@@ -25,13 +25,14 @@ def real_slurm_and_no_site_from_elsewhere(slurm, monkeypatch, request, tmp_path_
         here = tmp_path_factory.mktemp(scheduler)
         for name, value in emulator_env(here, scheduler).items():
             monkeypatch.setenv(name, value)
-        # The shipped pbs/cobalt profiles name no queue; the emulators have this one, of 60 min. mdflow
-        # reads no queue limits from PBS/Cobalt (only from Slurm), so the runtime-less members of the
-        # group workflow's two levels would ask for 2 x the 60-min default and qsub refuses that in
-        # one line: a profile for such a queue states its default walltime.
+        # The shipped pbs/cobalt profiles name no queue; the emulators have this one, of 60 min. The
+        # runtime-less members of the group workflow's two levels ask for 2 x the 60-min default: on
+        # PBS mdflow holds them to the queue's resources_max.walltime (qstat -Q -f); Cobalt's limits
+        # are not read, and qsub would refuse that in one line, so its profile states a default.
+        default = "default_walltime: 20\n" if scheduler == "cobalt" else ""
         (here / "site").mkdir()
         (here / "site/mdflow.yaml").write_text(f"scheduler: {scheduler}\nqueue: {EMULATED_QUEUE[scheduler]}\n"
-                                               f"default_walltime: 20\nlogdir: logs/batch\n")
+                                               f"{default}logdir: logs/batch\n")
         request.instance.site_profile = str(here / "site")
     register_executor()
 

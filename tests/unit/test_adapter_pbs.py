@@ -8,6 +8,7 @@ Torque's `qstat -f` (job_state C, exit_status).
 """
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -365,3 +366,24 @@ def test_find_by_name_sees_finished_jobs_and_keeps_only_this_projects():
             {"Jobs": {"x; rm -rf ~": job("/home/jdoe/campaign")}})):
         with pytest.raises(ValueError):
             pbs.parse_find_by_name(garbage, "/home/jdoe/campaign")
+
+
+def test_queue_limits_from_qstat_Qf():
+    text = ("Queue: debug\n    queue_type = Execution\n    resources_max.walltime = 01:00:00\n    enabled = True\n\n"
+            "Queue: long\n    resources_max.walltime = 72:00:30\n    resources_default.walltime = 24:00:00\n\n"
+            "Queue: open\n    queue_type = Execution\n")
+    assert pbs.parse_queue_status(0, text) == {
+        "debug": {"max_walltime_min": 60, "default": False},
+        "long": {"max_walltime_min": 4320, "default": False},  # whole minutes within the limit
+        "open": {"max_walltime_min": None, "default": False}}
+    assert pbs.parse_queue_status(2, "", "qstat: -Q not supported") == {}
+    assert pbs.ADAPTER().queue_limits_argv({}) == ["qstat", "-Q", "-f"]
+
+
+def test_emulator_prints_qstat_Qf_that_the_parser_reads(tmp_path):
+    env = {**os.environ, "PBS_EMULATOR_STATE": str(tmp_path)}
+    answer = subprocess.run([sys.executable, str(EMULATOR_DIR / "bin/qstat"), "-Q", "-f"], capture_output=True,
+                            text=True, env=env)
+    assert answer.returncode == 0, answer.stderr
+    limits = pbs.parse_queue_status(answer.returncode, answer.stdout, answer.stderr)
+    assert limits["debug"]["max_walltime_min"] == 60 and limits["prod"]["max_walltime_min"] == 1440

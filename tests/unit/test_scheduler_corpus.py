@@ -52,7 +52,7 @@ def parse(sample: dict):
     """(kind of result, result) of the sample's parser on its output."""
     rc, out, err, parser = sample["returncode"], sample["stdout"], sample["stderr"], sample["parser"]
     ids = [str(k) for k in sample["expect"] if k not in ("count", "class", "job_id", "cluster", "state", "exit_code",
-                                                       "no_answer")]
+                                                       "no_answer", "queues")]
     if parser == "squeue":
         return "statuses", slurm.parse_squeue(rc, out, err)
     if parser == "sacct":
@@ -67,6 +67,8 @@ def parse(sample: dict):
         return "class", slurm.classify_submit_error(err + out)
     if parser in ("qstat_json", "qstat_f"):
         return "statuses", pbs.parse_qstat(rc, out, err, ids, text=parser == "qstat_f")
+    if parser == "qstat_Qf":
+        return "queues", pbs.parse_queue_status(rc, out, err)
     if parser == "qstat_u":
         return "count", pbs.count_user_jobs(rc, out, err)
     if parser == "qsub":
@@ -105,6 +107,9 @@ def test_sample(path):
     elif kind == "submission":
         assert result[0] == str(expect["job_id"]), f"{name}: job id {result[0]!r}, expected {expect['job_id']!r}"
         assert result[1] == expect.get("cluster"), f"{name}: cluster {result[1]!r}, expected {expect.get('cluster')!r}"
+    elif kind == "queues":
+        limits = {name: limit["max_walltime_min"] for name, limit in result.items()}
+        assert limits == expect["queues"], f"{name}: queue limits {limits}, expected {expect['queues']}"
     elif kind == "class":
         assert result == expect["class"], f"{name}: classified {result}, expected {expect['class']}"
     else:
@@ -125,6 +130,7 @@ STATUS_PARSERS = {
     "pbs.parse_qstat json": lambda s: pbs.parse_qstat(s["returncode"], s["stdout"], s["stderr"], ["1", "308834"]),
     "pbs.parse_qstat text": lambda s: pbs.parse_qstat(s["returncode"], s["stdout"], s["stderr"], ["1"], text=True),
     "pbs.count_user_jobs": lambda s: pbs.count_user_jobs(0, s["stdout"], ""),
+    "pbs.parse_queue_status": lambda s: pbs.parse_queue_status(0, s["stdout"], ""),
     "cobalt.parse_qstat_answer": lambda s: cobalt.parse_qstat_answer(s["returncode"], s["stdout"], s["stderr"]),
     "cobalt.status_from_cobaltlog": lambda s: cobalt.status_from_cobaltlog(s["stdout"]),
 }

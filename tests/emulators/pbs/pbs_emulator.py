@@ -1132,6 +1132,35 @@ def attributes_json(attrs: list[tuple[str, str | None, str]]) -> list:
 # qstat
 
 
+def queue_status(opts: dict, operands: list[str], config: dict) -> int:
+    """`qstat -Q -f [queue...]` as OpenPBS prints it (qstat.c display_statque: 'Queue: NAME', then
+    '    attribute = value' lines, a blank line after each queue); only the full form is emulated.
+    Sample: MetaCentrum's docs (tests/data/scheduler/pbs/037-qstat-Qf-metacentrum.yaml)."""
+    if "f" not in opts:
+        sys.stderr.write("qstat: -Q without -f not supported by pbs-emu\n")
+        return 2
+    queues = config["queues"]
+    wanted = [o.split("@")[0] for o in operands] or list(queues)
+    failed = 0
+    for name in wanted:
+        spec = queues.get(name)
+        if spec is None:
+            sys.stderr.write(f"qstat: Unknown queue {name}\n")
+            failed = PBSE_UNKQUE % 256
+            continue
+        lines = [f"Queue: {name}", "    queue_type = Execution", "    total_jobs = 0",
+                 "    state_count = Transit:0 Queued:0 Held:0 Waiting:0 Running:0 Exiting:0 Begun\n\t:0 "]
+        if spec.get("max_queued"):
+            lines.append(f"    max_queued = [u:PBS_GENERIC={spec['max_queued']}]")
+        if spec.get("max_walltime_min"):
+            minutes = spec["max_walltime_min"]
+            lines.append(f"    resources_max.walltime = {minutes // 60:02d}:{minutes % 60:02d}:00")
+        enabled = "True" if spec.get("enabled", True) else "False"
+        lines += [f"    enabled = {enabled}", "    started = True", ""]
+        sys.stdout.write("\n".join(lines) + "\n")
+    return failed
+
+
 def qstat_main(argv: list[str]) -> int:
     import getopt
 
@@ -1147,7 +1176,9 @@ def qstat_main(argv: list[str]) -> int:
     opts = {}
     for letter, value in options:
         opts[letter[1]] = value
-    unsupported = [f"-{k}" for k in opts if k in "npqstGJMQEBWT1D"]
+    if "Q" in opts:
+        return queue_status(opts, operands, config)
+    unsupported = [f"-{k}" for k in opts if k in "npqstGJMEBWT1D"]
     if unsupported:
         sys.stderr.write(f"qstat: {' '.join(unsupported)} not supported by pbs-emu\n")
         return 2
