@@ -42,6 +42,24 @@ HOST_KEY_MESSAGES = ("Host key verification failed", "REMOTE HOST IDENTIFICATION
                      "No matching host key", "host key for", "have requested strict checking")
 
 
+# Placing files on a site: checked by sha256, renamed into place. Run again after a dropped
+# connection, the first run may have placed them already: then the file in place is checked
+# instead, so both commands can be retried.
+PLACE_FILE = (  # $1 the copied file, $2 its sha256, $3 where it goes
+    'if [ ! -e "$1" ] && [ -f "$3" ]; then h=$(sha256sum < "$3" | cut -d" " -f1); '
+    '[ "$h" = "$2" ] && exit 0; echo "checksum mismatch: got $h" >&2; exit 65; fi; '
+    'h=$(sha256sum < "$1" | cut -d" " -f1); if [ "$h" != "$2" ]; then rm -f -- "$1"; '
+    'echo "checksum mismatch: got $h" >&2; exit 65; fi; mv -f -- "$1" "$3"')
+PLACE_TREE = (  # $1 root, $2 the directory rsync filled, then pairs of relative path and sha256
+    'root=$1; in=$2; shift 2; bad=0; while [ $# -gt 0 ]; do f=$1; h=$2; shift 2; '
+    'if [ ! -e "$in/$f" ] && [ -f "$root/$f" ]; then '  # placed by a run cut off before it answered
+    'got=$(sha256sum < "$root/$f" | cut -d" " -f1); [ "$got" = "$h" ] && continue; '
+    'echo "checksum mismatch: $f" >&2; bad=1; continue; fi; '
+    'got=$(sha256sum < "$in/$f" | cut -d" " -f1); if [ "$got" != "$h" ]; then echo "checksum mismatch: $f" >&2; '
+    'bad=1; continue; fi; mkdir -p -- "$(dirname -- "$root/$f")" && mv -f -- "$in/$f" "$root/$f" || bad=1; '
+    'done; rm -rf -- "$in"; exit $((bad ? 65 : 0))')
+
+
 @dataclasses.dataclass(frozen=True)
 class SshTarget:
     """Where a site's commands go: `host` (and `user`, `port`, `ssh_options`) of its mdflow.yaml."""
@@ -190,9 +208,7 @@ class Ssh:
         digest = sha256_file(local)
         part = f"{remote_path}.part-{os.getpid()}"
         self.retry(lambda: self.copy_up(Path(local), part), f"copying {local} to {remote_path}", tries)
-        place = ('h=$(sha256sum < "$1" | cut -d" " -f1); if [ "$h" != "$2" ]; then rm -f -- "$1"; '
-                 'echo "checksum mismatch: got $h" >&2; exit 65; fi; mv -f -- "$1" "$3"')
-        self.retry(lambda: self.run(["sh", "-c", place, "sh", part, digest, remote_path]),
+        self.retry(lambda: self.run(["sh", "-c", PLACE_FILE, "sh", part, digest, remote_path]),
                    f"placing {remote_path}", tries)
         return digest
 
@@ -269,15 +285,11 @@ class Ssh:
             listing.write(b"\0".join(name.encode() for name in sorted(digests)) + b"\0")
         argv = ["rsync", "--protect-args", "--times", "--from0", f"--files-from={listing.name}", "-e",
                 self.rsync_shell(), "--", f"{Path(local_root)}/", f"{self.target.destination}:{incoming}/"]
-        place = ('root=$1; in=$2; shift 2; bad=0; while [ $# -gt 0 ]; do f=$1; h=$2; shift 2; '
-                 'got=$(sha256sum < "$in/$f" | cut -d" " -f1); if [ "$got" != "$h" ]; then echo "checksum mismatch: $f" >&2; '
-                 'bad=1; continue; fi; mkdir -p -- "$(dirname -- "$root/$f")" && mv -f -- "$in/$f" "$root/$f" || bad=1; '
-                 'done; rm -rf -- "$in"; exit $((bad ? 65 : 0))')
         pairs = [item for name in sorted(digests) for item in (name, digests[name])]
         try:
             self.mkdir(incoming)
             self.retry(lambda: run_command(argv, timeout=3600), f"copying {len(digests)} file(s) to the site", tries)
-            self.retry(lambda: self.run(["sh", "-c", place, "sh", remote_root, incoming, *pairs]),
+            self.retry(lambda: self.run(["sh", "-c", PLACE_TREE, "sh", remote_root, incoming, *pairs]),
                        f"placing {len(digests)} file(s) on the site", tries)
         finally:
             os.unlink(listing.name)

@@ -176,7 +176,7 @@ def test_segment_at_its_soft_walltime_checkpoints_and_the_next_attempt_resumes_t
                        what="the first attempt's checkpoint at its soft walltime")
     stopped_at = int(stopped.group(1))
     rule_log = project / "logs/ci/simulate/villin/rep0/seg000.log"
-    wait_for(lambda: f"from checkpoint at step {stopped_at}" in rule_log.read_text(), timeout=120,
+    wait_for(lambda: rule_log.exists() and f"from checkpoint at step {stopped_at}" in rule_log.read_text(), timeout=120,
              what="the second attempt resuming at that step")
     os.kill(controller.pid, signal.SIGINT)
     output, _ = controller.communicate(timeout=120)

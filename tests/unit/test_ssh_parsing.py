@@ -1,8 +1,10 @@
 """Pure parts of the SSH site (issue 16): the remote command line and the several-files answer."""
 
+import hashlib
 import shlex
+import subprocess
 
-from mdflow.executors.ssh import Ssh, SshTarget, parse_file_listing, posix_parent
+from mdflow.executors.ssh import PLACE_FILE, PLACE_TREE, Ssh, SshTarget, parse_file_listing, posix_parent
 
 M = "mdflow-0123456789abcdef"
 
@@ -34,3 +36,27 @@ from mdflow.executors.ssh import glob_escaped
 
 def test_rsync_source_paths_are_taken_literally():
     assert glob_escaped(r"/a/*b?[c]\d") == r"/a/\*b\?\[c]\\d"
+
+
+def _sh(script: str, *args) -> subprocess.CompletedProcess:
+    return subprocess.run(["sh", "-c", script, "sh", *map(str, args)], capture_output=True, text=True)
+
+
+def test_placing_again_after_a_cut_connection_finds_the_files_already_placed(tmp_path):
+    """A dropped connection can end ssh after the site ran the placing command: the retry must accept
+    what that run placed (seen in CI: 'checksum mismatch: resources/villin.pdb' ended a run)."""
+    root, incoming = tmp_path / "root", tmp_path / "root/.mdflow/incoming-1"
+    (incoming / "resources").mkdir(parents=True)
+    (incoming / "resources/a.pdb").write_text("atoms\n")
+    digest = hashlib.sha256(b"atoms\n").hexdigest()
+    assert _sh(PLACE_TREE, root, incoming, "resources/a.pdb", digest).returncode == 0
+    assert (root / "resources/a.pdb").read_text() == "atoms\n" and not incoming.exists()
+    assert _sh(PLACE_TREE, root, incoming, "resources/a.pdb", digest).returncode == 0  # the retry
+    changed = _sh(PLACE_TREE, root, incoming, "resources/a.pdb", "0" * 64)
+    assert changed.returncode == 65 and "checksum mismatch: resources/a.pdb" in changed.stderr
+
+    part, final = tmp_path / "f.part-1", tmp_path / "f"
+    part.write_text("atoms\n")
+    assert _sh(PLACE_FILE, part, digest, final).returncode == 0 and final.read_text() == "atoms\n"
+    assert _sh(PLACE_FILE, part, digest, final).returncode == 0  # the retry
+    assert _sh(PLACE_FILE, part, "0" * 64, final).returncode == 65
