@@ -183,8 +183,9 @@ def test_ace_nme_caps_with_charmm36_are_refused(tmp_path):
     ("amber99sbildn", "explicit", True), ("charmm36", "explicit", True), ("charmm36", "implicit", False),
 ])
 def test_forcefield_solvent_combinations(tmp_path, forcefield, solvent, ok):
-    """Each combination the sheet accepts was run through setup (villin; see the closing note of issue 14);
-    charmm36 has no implicit model and is refused in one line."""
+    """The sheet accepts the combinations OpenMM ships force-field files for (amber14 and amber99sbildn
+    with implicit or explicit water, charmm36 with explicit); charmm36 has no implicit model and is
+    refused in one line."""
     (tmp_path / "resources").mkdir()
     (tmp_path / "resources/v.pdb").write_bytes((REPO / "resources/villin.pdb").read_bytes())
     (tmp_path / "systems.tsv").write_text(f"{HEADER}\nv\tresources/v.pdb\t{forcefield}\t{solvent}\t300\t1\t1\t1\t3\n")
